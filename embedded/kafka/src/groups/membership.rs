@@ -1,0 +1,551 @@
+//! Classic-protocol membership: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the timers
+//! (session expiry, rebalance deadline) that `tick` drives.
+//!
+//! A rebalance: some member (re)joins -> PreparingRebalance; when every known member has sent
+//! JoinGroup (or the rebalance timeout passed and the stragglers were dropped) the generation
+//! is bumped and everyone is answered, the leader with all members' metadata ->
+//! CompletingRebalance; the leader's SyncGroup carries the assignments -> Stable.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
+
+use super::{Group, GroupState, Groups, Member};
+
+/// Answer to a JoinGroup, independent of the wire version.
+#[derive(Debug, Clone, Default)]
+pub struct JoinReply {
+    pub error: Option<ResponseError>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// `(member id, instance id, metadata)`; only the leader gets them.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinReply {
+    fn error(e: ResponseError, member_id: &str) -> Self {
+        Self {
+            error: Some(e),
+            generation: -1,
+            member_id: member_id.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Answer to a SyncGroup.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReply {
+    pub error: Option<ResponseError>,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncReply {
+    fn error(e: ResponseError) -> Self {
+        Self {
+            error: Some(e),
+            ..Self::default()
+        }
+    }
+}
+
+/// Either an answer now or one that arrives when the rebalance step completes.
+pub enum Reply<T> {
+    Now(T),
+    Later(oneshot::Receiver<T>),
+}
+
+/// A JoinGroup request, decoupled from its wire version.
+#[derive(Debug, Clone)]
+pub struct JoinArgs {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// v4+: an unknown joiner first gets MEMBER_ID_REQUIRED (KIP-394).
+    pub require_known_member_id: bool,
+}
+
+fn new_member_id(client_id: &str) -> String {
+    format!("{client_id}-{}", uuid::Uuid::new_v4())
+}
+
+impl Group {
+    fn reply_for(&self, member_id: &str) -> JoinReply {
+        let leader = self.leader.clone().unwrap_or_default();
+        let members = if leader == member_id {
+            let proto = self.protocol.as_deref().unwrap_or_default();
+            self.members
+                .values()
+                .map(|m| {
+                    let meta = m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| n == proto)
+                        .map(|(_, b)| b.clone())
+                        .unwrap_or_default();
+                    (m.id.clone(), m.instance_id.clone(), meta)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinReply {
+            error: None,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader,
+            member_id: member_id.to_owned(),
+            members,
+        }
+    }
+
+    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
+        if self.state == GroupState::CompletingRebalance {
+            for m in self.members.values_mut() {
+                if let Some(tx) = m.sync_waiter.take() {
+                    let _ = tx.send(SyncReply::error(ResponseError::RebalanceInProgress));
+                }
+            }
+        }
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.initial_delay_until = (self.state == GroupState::Empty && !initial_delay.is_zero())
+            .then(|| now + initial_delay.min(timeout));
+        self.state = GroupState::PreparingRebalance;
+        self.rebalance_deadline = Some(now + timeout);
+    }
+
+    fn all_joined(&self) -> bool {
+        self.members.values().all(|m| m.join_waiter.is_some())
+    }
+
+    /// Picks the protocol every member supports, by the members' first preferences.
+    fn choose_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let supported = |name: &str| {
+            self.members
+                .values()
+                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+        };
+        let candidates: Vec<&str> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| supported(n))
+            .collect();
+        candidates
+            .iter()
+            .max_by_key(|c| {
+                let votes = self
+                    .members
+                    .values()
+                    .filter(|m| {
+                        m.protocols
+                            .iter()
+                            .find(|(n, _)| supported(n))
+                            .is_some_and(|(n, _)| n == *c)
+                    })
+                    .count();
+                (
+                    votes,
+                    std::cmp::Reverse(candidates.iter().position(|x| x == *c)),
+                )
+            })
+            .map(|c| (*c).to_owned())
+    }
+
+    /// Ends the join phase: drops members that did not rejoin, bumps the generation, answers.
+    fn complete_join(&mut self, now: Instant) {
+        self.members.retain(|_, m| m.join_waiter.is_some());
+        self.rebalance_deadline = None;
+        self.initial_delay_until = None;
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.state = GroupState::Empty;
+            self.leader = None;
+            self.protocol = None;
+            return;
+        }
+        self.protocol = self.choose_protocol();
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self
+                .members
+                .values()
+                .min_by_key(|m| m.joined_seq)
+                .map(|m| m.id.clone());
+        }
+        self.state = GroupState::CompletingRebalance;
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let reply = self.reply_for(&id);
+            let m = self.members.get_mut(&id).expect("member exists");
+            m.last_seen = now;
+            m.assignment = Bytes::new();
+            if let Some(tx) = m.join_waiter.take() {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+
+    fn maybe_complete_join(&mut self, now: Instant) {
+        let delay_over = self.initial_delay_until.is_none_or(|d| d <= now);
+        if self.state == GroupState::PreparingRebalance && self.all_joined() && delay_over {
+            self.complete_join(now);
+        }
+    }
+
+    /// Removes a member; rebalances the rest or empties the group.
+    fn remove_member(&mut self, member_id: &str, now: Instant) {
+        if self.members.remove(member_id).is_none() {
+            return;
+        }
+        if self.members.is_empty() {
+            if self.state != GroupState::Empty {
+                self.generation += 1;
+            }
+            self.state = GroupState::Empty;
+            self.leader = None;
+            self.protocol = None;
+            self.rebalance_deadline = None;
+            return;
+        }
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now, Duration::ZERO);
+                self.maybe_complete_join(now);
+            }
+            GroupState::PreparingRebalance => self.maybe_complete_join(now),
+            GroupState::Empty => {}
+        }
+    }
+}
+
+impl Groups {
+    /// JoinGroup.
+    pub fn join(&mut self, a: JoinArgs, now: Instant) -> Reply<JoinReply> {
+        let limits = self.limits;
+        if a.group_id.is_empty() {
+            return Reply::Now(JoinReply::error(
+                ResponseError::InvalidGroupId,
+                &a.member_id,
+            ));
+        }
+        let session = Duration::from_millis(u64::try_from(a.session_timeout_ms).unwrap_or(0));
+        if session < limits.min_session_timeout || session > limits.max_session_timeout {
+            return Reply::Now(JoinReply::error(
+                ResponseError::InvalidSessionTimeout,
+                &a.member_id,
+            ));
+        }
+        if a.protocols.is_empty() || a.protocol_type.is_empty() {
+            return Reply::Now(JoinReply::error(
+                ResponseError::InconsistentGroupProtocol,
+                &a.member_id,
+            ));
+        }
+        if !a.member_id.is_empty() && !self.groups.contains_key(&a.group_id) {
+            return Reply::Now(JoinReply::error(
+                ResponseError::UnknownMemberId,
+                &a.member_id,
+            ));
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let group = self
+            .groups
+            .entry(a.group_id.clone())
+            .or_insert_with(Group::new);
+        if !group.members.is_empty() {
+            let same_type = group.protocol_type.as_deref() == Some(a.protocol_type.as_str());
+            let common = a.protocols.iter().any(|(n, _)| {
+                group
+                    .members
+                    .values()
+                    .filter(|m| m.id != a.member_id)
+                    .all(|m| m.protocols.iter().any(|(mn, _)| mn == n))
+            });
+            if !same_type || !common {
+                return Reply::Now(JoinReply::error(
+                    ResponseError::InconsistentGroupProtocol,
+                    &a.member_id,
+                ));
+            }
+        }
+
+        let mut member_id = a.member_id.clone();
+        if member_id.is_empty() {
+            let static_old = a.instance_id.as_ref().and_then(|iid| {
+                group
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_ref() == Some(iid))
+                    .map(|m| m.id.clone())
+            });
+            member_id = new_member_id(&a.client_id);
+            if let Some(old) = static_old {
+                // KIP-345: a restarted static member takes over its old identity; the old
+                // instance is fenced. A follower in a stable group keeps its assignment.
+                let mut m = group.members.remove(&old).expect("found above");
+                m.join_waiter = None;
+                if let Some(tx) = m.sync_waiter.take() {
+                    let _ = tx.send(SyncReply::error(ResponseError::FencedInstanceId));
+                }
+                m.id.clone_from(&member_id);
+                m.last_seen = now;
+                let was_leader = group.leader.as_deref() == Some(old.as_str());
+                let same_protocols = m.protocols == a.protocols;
+                group.members.insert(member_id.clone(), m);
+                if was_leader {
+                    group.leader = Some(member_id.clone());
+                }
+                if group.state == GroupState::Stable && !was_leader && same_protocols {
+                    return Reply::Now(group.reply_for(&member_id));
+                }
+            } else if a.instance_id.is_none() && a.require_known_member_id {
+                group.pending_members.insert(member_id.clone(), now);
+                return Reply::Now(JoinReply::error(
+                    ResponseError::MemberIdRequired,
+                    &member_id,
+                ));
+            }
+        } else if let Some(iid) = &a.instance_id
+            && group
+                .members
+                .values()
+                .any(|m| m.instance_id.as_ref() == Some(iid) && m.id != member_id)
+        {
+            return Reply::Now(JoinReply::error(
+                ResponseError::FencedInstanceId,
+                &member_id,
+            ));
+        }
+
+        let known = group.members.contains_key(&member_id);
+        let pending = group.pending_members.remove(&member_id).is_some();
+        if !known && !pending && !a.member_id.is_empty() {
+            return Reply::Now(JoinReply::error(ResponseError::UnknownMemberId, &member_id));
+        }
+        if known {
+            let m = group.members.get_mut(&member_id).expect("known");
+            let unchanged = m.protocols == a.protocols;
+            m.last_seen = now;
+            m.session_timeout = session;
+            m.rebalance_timeout =
+                Duration::from_millis(u64::try_from(a.rebalance_timeout_ms).unwrap_or(0));
+            m.protocols.clone_from(&a.protocols);
+            let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+            let settled = matches!(
+                group.state,
+                GroupState::Stable | GroupState::CompletingRebalance
+            );
+            if settled
+                && unchanged
+                && (!is_leader || group.state == GroupState::CompletingRebalance)
+            {
+                return Reply::Now(group.reply_for(&member_id));
+            }
+        } else {
+            group.members.insert(
+                member_id.clone(),
+                Member {
+                    id: member_id.clone(),
+                    instance_id: a.instance_id.clone(),
+                    client_id: a.client_id.clone(),
+                    client_host: a.client_host.clone(),
+                    session_timeout: session,
+                    rebalance_timeout: Duration::from_millis(
+                        u64::try_from(a.rebalance_timeout_ms).unwrap_or(0),
+                    ),
+                    protocols: a.protocols.clone(),
+                    assignment: Bytes::new(),
+                    last_seen: now,
+                    joined_seq: seq,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        group.protocol_type = Some(a.protocol_type.clone());
+        let (tx, rx) = oneshot::channel();
+        group
+            .members
+            .get_mut(&member_id)
+            .expect("present")
+            .join_waiter = Some(tx);
+        if group.state != GroupState::PreparingRebalance {
+            group.prepare_rebalance(now, limits.initial_rebalance_delay);
+        }
+        group.maybe_complete_join(now);
+        Reply::Later(rx)
+    }
+
+    /// SyncGroup.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        protocol_type: Option<&str>,
+        protocol: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+    ) -> Reply<SyncReply> {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return Reply::Now(SyncReply::error(ResponseError::UnknownMemberId));
+        };
+        if let Err(e) = group.check_member(member_id, instance_id, generation) {
+            return Reply::Now(SyncReply::error(e));
+        }
+        if protocol_type.is_some_and(|p| group.protocol_type.as_deref() != Some(p))
+            || protocol.is_some_and(|p| group.protocol.as_deref() != Some(p))
+        {
+            return Reply::Now(SyncReply::error(ResponseError::InconsistentGroupProtocol));
+        }
+        group.members.get_mut(member_id).expect("checked").last_seen = now;
+        let reply = |g: &Group, id: &str| SyncReply {
+            error: None,
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            assignment: g.members[id].assignment.clone(),
+        };
+        match group.state {
+            GroupState::PreparingRebalance | GroupState::Empty => {
+                Reply::Now(SyncReply::error(ResponseError::RebalanceInProgress))
+            }
+            GroupState::Stable => Reply::Now(reply(group, member_id)),
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                group
+                    .members
+                    .get_mut(member_id)
+                    .expect("checked")
+                    .sync_waiter = Some(tx);
+                if group.leader.as_deref() == Some(member_id) {
+                    for (id, assignment) in assignments {
+                        if let Some(m) = group.members.get_mut(&id) {
+                            m.assignment = assignment;
+                        }
+                    }
+                    group.state = GroupState::Stable;
+                    let ids: Vec<String> = group.members.keys().cloned().collect();
+                    for id in ids {
+                        let r = reply(group, &id);
+                        if let Some(tx) = group
+                            .members
+                            .get_mut(&id)
+                            .and_then(|m| m.sync_waiter.take())
+                        {
+                            let _ = tx.send(r);
+                        }
+                    }
+                }
+                Reply::Later(rx)
+            }
+        }
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+    ) -> Result<(), ResponseError> {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        if let Some(m) = group.members.get_mut(member_id) {
+            m.last_seen = now;
+        }
+        if group.state == GroupState::PreparingRebalance && group.members.contains_key(member_id) {
+            return Err(ResponseError::RebalanceInProgress);
+        }
+        group.check_member(member_id, instance_id, generation)
+    }
+
+    /// LeaveGroup for one member, by member id or (static members) by instance id.
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+    ) -> Result<(), ResponseError> {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        let id = match instance_id {
+            Some(iid) => {
+                let m = group
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_deref() == Some(iid))
+                    .ok_or(ResponseError::UnknownMemberId)?;
+                if !member_id.is_empty() && m.id != member_id {
+                    return Err(ResponseError::FencedInstanceId);
+                }
+                m.id.clone()
+            }
+            None if group.members.contains_key(member_id) => member_id.to_owned(),
+            None => return Err(ResponseError::UnknownMemberId),
+        };
+        group.remove_member(&id, now);
+        Ok(())
+    }
+
+    /// Expires silent members and overdue rebalances; called every few hundred ms.
+    pub fn tick(&mut self, now: Instant) {
+        for group in self.groups.values_mut() {
+            group
+                .pending_members
+                .retain(|_, since| now.duration_since(*since) < Duration::from_mins(5));
+            let expired: Vec<String> = group
+                .members
+                .values()
+                .filter(|m| {
+                    m.join_waiter.is_none() && now.duration_since(m.last_seen) > m.session_timeout
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for id in expired {
+                tracing::info!(member = %id, "group member session expired");
+                group.remove_member(&id, now);
+            }
+            if group.state == GroupState::PreparingRebalance
+                && group.rebalance_deadline.is_some_and(|d| d <= now)
+            {
+                group.complete_join(now);
+            } else {
+                group.maybe_complete_join(now);
+            }
+        }
+    }
+}

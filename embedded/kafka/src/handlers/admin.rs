@@ -1,0 +1,414 @@
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+//! IncrementalAlterConfigs.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+
+use super::{sb, topic_name};
+use crate::broker::Broker;
+use crate::cluster::{Cluster, CreateError};
+use crate::log::config::{ConfigError, TopicConfig};
+use crate::log::partition::PartitionLog;
+use crate::storage::MetaEvent;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+/// Creates a topic and records it durably; used by CreateTopics and auto-creation.
+pub fn create_topic(
+    broker: &Broker,
+    cluster: &mut Cluster,
+    name: &str,
+    partitions: i32,
+    config: TopicConfig,
+) -> Result<(), CreateError> {
+    let topic = cluster.create_topic(name, partitions, 1, config)?;
+    if let Some(store) = &broker.store {
+        store.record(&MetaEvent::TopicCreated {
+            name: name.to_owned(),
+            id: topic.id,
+            partitions,
+            config: topic.config.clone(),
+        });
+    }
+    tracing::info!(topic = name, partitions, "topic created");
+    Ok(())
+}
+
+pub fn create_topics(
+    broker: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let mut cluster = broker.cluster.lock();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let partitions = if t.num_partitions == -1 {
+                broker.config.default_partitions
+            } else {
+                t.num_partitions
+            };
+            let result = TopicConfig::from_pairs(
+                t.configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.as_deref())),
+            )
+            .map_err(CreateError::from)
+            .and_then(|config| {
+                if !t.assignments.is_empty() {
+                    return Err(CreateError::Partitions(-1));
+                }
+                if req.validate_only {
+                    crate::cluster::validate_topic_name(&name)?;
+                    if cluster.topics.contains_key(&name) {
+                        return Err(CreateError::Exists(name.clone()));
+                    }
+                    if partitions <= 0 {
+                        return Err(CreateError::Partitions(partitions));
+                    }
+                    if t.replication_factor != 1 && t.replication_factor != -1 {
+                        return Err(CreateError::Replication(t.replication_factor));
+                    }
+                    return Ok(());
+                }
+                if t.replication_factor != 1 && t.replication_factor != -1 {
+                    return Err(CreateError::Replication(t.replication_factor));
+                }
+                create_topic(broker, &mut cluster, &name, partitions, config)
+            });
+            let mut r = CreatableTopicResult::default().with_name(t.name.clone());
+            match result {
+                Ok(()) => {
+                    r = r.with_num_partitions(partitions).with_replication_factor(1);
+                    if let Some(topic) = cluster.topics.get(&name) {
+                        r = r.with_topic_id(topic.id);
+                        if version >= 5 {
+                            r = r.with_configs(Some(
+                                topic
+                                    .config
+                                    .all()
+                                    .map(|(k, v, explicit)| {
+                                        CreatableTopicConfigs::default()
+                                            .with_name(sb(k))
+                                            .with_value(Some(sb(v)))
+                                            .with_config_source(if explicit {
+                                                SOURCE_TOPIC
+                                            } else {
+                                                SOURCE_DEFAULT
+                                            })
+                                    })
+                                    .collect(),
+                            ));
+                        }
+                    }
+                }
+                Err(e) => {
+                    r = r
+                        .with_error_code(e.code().code())
+                        .with_error_message(Some(sb(e.to_string())))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1);
+                }
+            }
+            r
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+pub fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut cluster = broker.cluster.lock();
+    let mut groups = broker.groups.lock();
+    let mut wanted: Vec<(Option<String>, uuid::Uuid)> = req
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+        .collect();
+    wanted.extend(
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)),
+    );
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let name = name.or_else(|| {
+                cluster
+                    .topics
+                    .iter()
+                    .find(|(_, t)| t.id == id)
+                    .map(|(n, _)| n.clone())
+            });
+            let r = DeletableTopicResult::default().with_topic_id(id);
+            let Some(name) = name.filter(|n| cluster.topics.contains_key(n)) else {
+                let e = if id.is_nil() {
+                    ResponseError::UnknownTopicOrPartition
+                } else {
+                    ResponseError::UnknownTopicId
+                };
+                return r.with_error_code(e.code());
+            };
+            let topic = cluster.topics.remove(&name).expect("checked");
+            for meta in cluster.txns.values_mut() {
+                meta.partitions.retain(|(t, _)| *t != name);
+            }
+            groups.forget_topic(&name);
+            if let Some(store) = &broker.store {
+                store.record(&MetaEvent::TopicDeleted { name: name.clone() });
+                store.delete_topic(&name, topic.partitions.len());
+            }
+            tracing::info!(topic = %name, "topic deleted");
+            r.with_name(Some(topic_name(name))).with_topic_id(topic.id)
+        })
+        .collect();
+    drop(groups);
+    drop(cluster);
+    broker.data_ready.notify_waiters();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub fn create_partitions(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut cluster = broker.cluster.lock();
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let fail = |e: ResponseError, msg: String| r.clone().with_error_code(e.code()).with_error_message(Some(sb(msg)));
+            let Some(topic) = cluster.topics.get_mut(&name) else {
+                return fail(ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
+            };
+            let current = topic.partitions.len() as i32;
+            if t.count <= current {
+                return fail(
+                    ResponseError::InvalidPartitions,
+                    format!("topic '{name}' has {current} partitions; the new count must be larger (got {})", t.count),
+                );
+            }
+            if !req.validate_only {
+                topic.partitions.resize_with(t.count as usize, PartitionLog::default);
+                if let Some(store) = &broker.store {
+                    store.record(&MetaEvent::PartitionsAdded { name: name.clone(), count: t.count });
+                }
+            }
+            r
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+fn broker_configs(broker: &Broker) -> Vec<(&'static str, String)> {
+    let c = &broker.config;
+    vec![
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+        ),
+        ("num.partitions", c.default_partitions.to_string()),
+        ("socket.request.max.bytes", c.max_frame_bytes.to_string()),
+        (
+            "transaction.max.timeout.ms",
+            crate::txn::MAX_TXN_TIMEOUT_MS.to_string(),
+        ),
+        (
+            "group.min.session.timeout.ms",
+            c.group_limits.min_session_timeout.as_millis().to_string(),
+        ),
+        (
+            "group.max.session.timeout.ms",
+            c.group_limits.max_session_timeout.as_millis().to_string(),
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            c.group_limits
+                .initial_rebalance_delay
+                .as_millis()
+                .to_string(),
+        ),
+        ("default.replication.factor", "1".to_owned()),
+        ("min.insync.replicas", "1".to_owned()),
+    ]
+}
+
+pub fn describe_configs(broker: &Broker, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let cluster = broker.cluster.lock();
+    let results = req
+        .resources
+        .into_iter()
+        .map(|res| {
+            let wanted = |k: &str| {
+                res.configuration_keys
+                    .as_ref()
+                    .is_none_or(|ks| ks.iter().any(|w| w.as_str() == k))
+            };
+            let r = DescribeConfigsResult::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            let entry = |k: &str, v: &str, source: i8| {
+                DescribeConfigsResourceResult::default()
+                    .with_name(sb(k))
+                    .with_value(Some(sb(v)))
+                    .with_config_source(source)
+                    .with_read_only(source == SOURCE_STATIC_BROKER)
+            };
+            match res.resource_type {
+                RESOURCE_TOPIC => match cluster.topics.get(res.resource_name.as_str()) {
+                    Some(t) => r.with_configs(
+                        t.config
+                            .all()
+                            .filter(|(k, _, _)| wanted(k))
+                            .map(|(k, v, explicit)| {
+                                entry(
+                                    k,
+                                    v,
+                                    if explicit {
+                                        SOURCE_TOPIC
+                                    } else {
+                                        SOURCE_DEFAULT
+                                    },
+                                )
+                            })
+                            .collect(),
+                    ),
+                    None => r
+                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        .with_error_message(Some(sb(format!(
+                            "topic '{}' does not exist",
+                            res.resource_name.as_str()
+                        )))),
+                },
+                RESOURCE_BROKER => r.with_configs(
+                    broker_configs(broker)
+                        .iter()
+                        .filter(|(k, _)| wanted(k))
+                        .map(|(k, v)| entry(k, v, SOURCE_STATIC_BROKER))
+                        .collect(),
+                ),
+                other => r
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(sb(format!(
+                        "resource type {other} is not supported"
+                    )))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+/// Applies one IncrementalAlterConfigs operation (0 set, 1 delete, 2 append, 3 subtract).
+fn apply_op(
+    cfg: &mut TopicConfig,
+    key: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<(), ConfigError> {
+    let list = |c: &TopicConfig| -> Vec<String> {
+        c.get(key)
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match (op, value) {
+        (0, Some(v)) => cfg.set(key, v),
+        (1, _) => cfg.delete(key),
+        (2, Some(v)) => {
+            let mut items = list(cfg);
+            items.extend(
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !items.contains(s))
+                    .collect::<Vec<_>>(),
+            );
+            cfg.set(key, &items.join(","))
+        }
+        (3, Some(v)) => {
+            let drop: Vec<&str> = v.split(',').map(str::trim).collect();
+            let items: Vec<String> = list(cfg)
+                .into_iter()
+                .filter(|s| !drop.contains(&s.as_str()))
+                .collect();
+            cfg.set(key, &items.join(","))
+        }
+        _ => Err(ConfigError(format!("invalid operation {op} for {key}"))),
+    }
+}
+
+pub fn alter_configs(
+    broker: &Broker,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut cluster = broker.cluster.lock();
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|res| {
+            let r = AlterConfigsResourceResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            let fail = |e: ResponseError, msg: String| {
+                r.clone()
+                    .with_error_code(e.code())
+                    .with_error_message(Some(sb(msg)))
+            };
+            if res.resource_type != RESOURCE_TOPIC {
+                return fail(
+                    ResponseError::InvalidRequest,
+                    "only topic configs can be altered on this broker".into(),
+                );
+            }
+            let name = res.resource_name.to_string();
+            let Some(topic) = cluster.topics.get_mut(&name) else {
+                return fail(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic '{name}' does not exist"),
+                );
+            };
+            let mut cfg = topic.config.clone();
+            for c in &res.configs {
+                if let Err(e) = apply_op(
+                    &mut cfg,
+                    c.name.as_str(),
+                    c.config_operation,
+                    c.value.as_deref(),
+                ) {
+                    return fail(ResponseError::InvalidConfig, e.0);
+                }
+            }
+            if !req.validate_only {
+                topic.config = cfg.clone();
+                if let Some(store) = &broker.store {
+                    store.record(&MetaEvent::TopicConfig { name, config: cfg });
+                }
+            }
+            r
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,84 @@
+//! `techpotli-broker`: the embedded Kafka-protocol broker as a standalone process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use techpotli_kafka::{BrokerConfig, FsyncPolicy};
+
+/// Single-node Kafka-protocol broker with transactions (dev and test default).
+#[derive(Debug, Parser)]
+#[command(name = "techpotli-broker", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "TECHPOTLI_BROKER_LISTEN",
+        default_value = "127.0.0.1:9092"
+    )]
+    listen: SocketAddr,
+    /// Host name advertised to clients in Metadata (default: the listen IP).
+    #[arg(long, env = "TECHPOTLI_BROKER_ADVERTISED_HOST")]
+    advertised_host: Option<String>,
+    /// Keep data here across restarts; without it everything is in memory.
+    #[arg(long, env = "TECHPOTLI_BROKER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// When to fsync appended data.
+    #[arg(
+        long,
+        env = "TECHPOTLI_BROKER_FSYNC",
+        value_enum,
+        default_value = "never"
+    )]
+    fsync: FsyncPolicy,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long, env = "TECHPOTLI_BROKER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Kafka's num.partitions for auto-created topics.
+    #[arg(long, env = "TECHPOTLI_BROKER_DEFAULT_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    default_partitions: i32,
+    /// Refuse to create topics implicitly (Kafka's auto.create.topics.enable=false).
+    #[arg(long, env = "TECHPOTLI_BROKER_NO_AUTO_CREATE")]
+    no_auto_create: bool,
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging();
+    if let Some(addr) = args.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    }
+    let config = BrokerConfig {
+        listen: args.listen,
+        advertised_host: args.advertised_host,
+        data_dir: args.data_dir,
+        fsync: args.fsync,
+        metrics_listen: args.metrics_listen,
+        default_partitions: args.default_partitions,
+        auto_create_topics: !args.no_auto_create,
+        ..BrokerConfig::default()
+    };
+    let handle = techpotli_kafka::start(config).await?;
+    println!("techpotli-broker listening on {}", handle.addr());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! The coordinator journal: one JSON event per line (topics, committed and staged offsets,
+//! transaction states, producer id high-water mark). Kafka keeps the same facts in its
+//! metadata log, `__consumer_offsets` and `__transaction_state`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::batch::Marker;
+use crate::broker::now_ms;
+use crate::cluster::{Cluster, Topic};
+use crate::config::FsyncPolicy;
+use crate::groups::{Committed, Groups, Tp};
+use crate::log::config::TopicConfig;
+use crate::log::partition::PartitionLog;
+use crate::txn::{TxnMeta, TxnState, Written};
+
+/// One durable coordinator fact.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum MetaEvent {
+    TopicCreated {
+        name: String,
+        id: Uuid,
+        partitions: i32,
+        config: TopicConfig,
+    },
+    TopicDeleted {
+        name: String,
+    },
+    TopicConfig {
+        name: String,
+        config: TopicConfig,
+    },
+    PartitionsAdded {
+        name: String,
+        count: i32,
+    },
+    LogStart {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    Offsets {
+        group: String,
+        offsets: Vec<(Tp, Committed)>,
+    },
+    TxnOffsets {
+        group: String,
+        producer_id: i64,
+        offsets: Vec<(Tp, Committed)>,
+    },
+    GroupDeleted {
+        group: String,
+    },
+    ProducerIds {
+        next: i64,
+    },
+    Txn {
+        id: String,
+        producer_id: i64,
+        epoch: i16,
+        timeout_ms: i32,
+        state: TxnState,
+        partitions: Vec<(String, i32)>,
+        groups: Vec<String>,
+        last_outcome: Option<bool>,
+    },
+}
+
+impl MetaEvent {
+    pub fn txn(id: &str, m: &TxnMeta) -> Self {
+        Self::Txn {
+            id: id.to_owned(),
+            producer_id: m.producer_id,
+            epoch: m.epoch,
+            timeout_ms: m.timeout_ms,
+            state: m.state,
+            partitions: m.partitions.iter().cloned().collect(),
+            groups: m.groups.iter().cloned().collect(),
+            last_outcome: m.last_outcome,
+        }
+    }
+}
+
+/// What replay learned besides cluster and group state.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub log_starts: HashMap<(String, i32), i64>,
+}
+
+fn apply(e: MetaEvent, cluster: &mut Cluster, groups: &mut Groups, out: &mut Replayed) {
+    match e {
+        MetaEvent::TopicCreated {
+            name,
+            id,
+            partitions,
+            config,
+        } => {
+            cluster.topics.insert(
+                name,
+                Topic {
+                    id,
+                    config,
+                    partitions: (0..partitions).map(|_| PartitionLog::default()).collect(),
+                },
+            );
+        }
+        MetaEvent::TopicDeleted { name } => {
+            cluster.topics.remove(&name);
+            groups.forget_topic(&name);
+            out.log_starts.retain(|(t, _), _| *t != name);
+        }
+        MetaEvent::TopicConfig { name, config } => {
+            if let Some(t) = cluster.topics.get_mut(&name) {
+                t.config = config;
+            }
+        }
+        MetaEvent::PartitionsAdded { name, count } => {
+            if let Some(t) = cluster.topics.get_mut(&name) {
+                t.partitions
+                    .resize_with(count as usize, PartitionLog::default);
+            }
+        }
+        MetaEvent::LogStart {
+            topic,
+            partition,
+            offset,
+        } => {
+            out.log_starts.insert((topic, partition), offset);
+        }
+        MetaEvent::Offsets { group, offsets } => {
+            for (tp, c) in offsets {
+                groups.restore_offset(&group, tp, c);
+            }
+        }
+        MetaEvent::TxnOffsets {
+            group,
+            producer_id,
+            offsets,
+        } => {
+            groups.restore_offset_staged(&group, producer_id, offsets);
+        }
+        MetaEvent::GroupDeleted { group } => {
+            groups.groups.remove(&group);
+        }
+        MetaEvent::ProducerIds { next } => {
+            cluster.next_producer_id = cluster.next_producer_id.max(next);
+        }
+        MetaEvent::Txn {
+            id,
+            producer_id,
+            epoch,
+            timeout_ms,
+            state,
+            partitions,
+            groups: txn_groups,
+            last_outcome,
+        } => {
+            if state == TxnState::Empty {
+                // No transaction is open, so whatever this producer staged was settled.
+                let commit = last_outcome == Some(true);
+                for g in groups.staged_by(producer_id) {
+                    groups.complete_txn(&g, producer_id, commit);
+                }
+            }
+            cluster.next_producer_id = cluster.next_producer_id.max(producer_id + 1);
+            cluster.txns.insert(
+                id,
+                TxnMeta {
+                    producer_id,
+                    epoch,
+                    timeout_ms,
+                    state,
+                    partitions: partitions.into_iter().collect::<BTreeSet<_>>(),
+                    groups: txn_groups.into_iter().collect(),
+                    // The timeout restarts: a transaction open across a restart gets its full
+                    // time again, then is aborted.
+                    started: (state == TxnState::Ongoing).then(std::time::Instant::now),
+                    last_outcome,
+                },
+            );
+        }
+    }
+}
+
+/// Replays the journal into fresh state. A torn last line (crash mid-write) ends the replay.
+pub fn replay(path: &Path, cluster: &mut Cluster, groups: &mut Groups) -> anyhow::Result<Replayed> {
+    let mut out = Replayed::default();
+    let Ok(file) = File::open(path) else {
+        return Ok(out);
+    };
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<MetaEvent>(&line) {
+            Ok(e) => apply(e, cluster, groups, &mut out),
+            Err(e) => {
+                tracing::warn!(line = n + 1, error = %e, "ignoring torn journal tail");
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the markers a completed transaction is missing (crash between journal and markers).
+pub fn repair_markers(cluster: &mut Cluster) -> Written {
+    let mut written = Vec::new();
+    let done: Vec<(i64, i16, bool)> = cluster
+        .txns
+        .values()
+        .filter(|m| m.state == TxnState::Empty)
+        .filter_map(|m| m.last_outcome.map(|c| (m.producer_id, m.epoch, c)))
+        .collect();
+    for (pid, epoch, commit) in done {
+        let marker = if commit {
+            Marker::Commit
+        } else {
+            Marker::Abort
+        };
+        for (name, topic) in &mut cluster.topics {
+            for (p, log) in topic.partitions.iter_mut().enumerate() {
+                if log
+                    .producer(pid)
+                    .is_some_and(|e| e.txn_first_offset.is_some())
+                {
+                    tracing::warn!(topic = %name, partition = p, producer_id = pid, "writing missing transaction marker");
+                    written.push((
+                        name.clone(),
+                        p as i32,
+                        log.append_marker(pid, epoch, marker, now_ms()),
+                    ));
+                }
+            }
+        }
+    }
+    written
+}
+
+/// Append handle on the journal file.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    fsync: FsyncPolicy,
+}
+
+impl Journal {
+    pub fn open(path: &Path, fsync: FsyncPolicy) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            fsync,
+        })
+    }
+
+    pub fn append(&mut self, e: &MetaEvent) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        if self.fsync == FsyncPolicy::Always {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the journal as the minimal event list that rebuilds the current state.
+    pub fn snapshot(
+        &mut self,
+        cluster: &Cluster,
+        groups: &Groups,
+        log_starts: &HashMap<(String, i32), i64>,
+    ) -> std::io::Result<()> {
+        let mut events = vec![MetaEvent::ProducerIds {
+            next: cluster.next_producer_id,
+        }];
+        for (name, t) in &cluster.topics {
+            events.push(MetaEvent::TopicCreated {
+                name: name.clone(),
+                id: t.id,
+                partitions: t.partitions.len() as i32,
+                config: t.config.clone(),
+            });
+        }
+        let starts: BTreeMap<_, _> = log_starts.iter().collect();
+        for ((topic, partition), offset) in starts {
+            if cluster.topics.contains_key(topic) {
+                events.push(MetaEvent::LogStart {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                });
+            }
+        }
+        for (id, g) in &groups.groups {
+            if !g.offsets.is_empty() {
+                events.push(MetaEvent::Offsets {
+                    group: id.clone(),
+                    offsets: g
+                        .offsets
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                });
+            }
+            for (pid, staged) in &g.pending_txn {
+                events.push(MetaEvent::TxnOffsets {
+                    group: id.clone(),
+                    producer_id: *pid,
+                    offsets: staged.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                });
+            }
+        }
+        for (id, m) in &cluster.txns {
+            events.push(MetaEvent::txn(id, m));
+        }
+        let tmp = self.path.with_extension("jsonl.tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            for e in &events {
+                let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                f.write_all(&line)?;
+            }
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(())
+    }
+}

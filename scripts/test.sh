@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The project's whole check, as CI runs it (.ci/run execs this):
+#   services -> python env -> fmt -> clippy -> build -> Rust tests -> Python conformance.
+# Stops at the first failing step and exits non-zero.
+#
+# Environment:
+#   CARGO_TARGET_DIR   build output, outside the clone by default so it survives fresh clones
+#                      (default /var/cache/techpotli/target)
+#   TECHPOTLI_CACHE    cache root for the Python venv (default /var/cache/techpotli)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/techpotli/target}"
+case "$CARGO_TARGET_DIR" in
+    /*) ;;
+    *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR" ;;
+esac
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+trap 'printf "\n==> FAILED (exit %s): %s\n" "$?" "$BASH_COMMAND" >&2' ERR
+
+step "services: MariaDB and Redis"
+scripts/ensure-services.sh
+
+step "python env"
+# shellcheck source=scripts/python-env.sh
+source scripts/python-env.sh
+"$TECHPOTLI_PYTHON" -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_kafka.version(), "/ librdkafka", confluent_kafka.libversion()[0], "/ pytest", pytest.__version__)'
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+    step "cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast --no-tests=warn
+    # nextest does not run doctests.
+    step "cargo test --workspace --doc"
+    cargo test --workspace --doc
+else
+    step "cargo test --workspace (cargo-nextest not found)"
+    cargo test --workspace --no-fail-fast
+fi
+
+step "pytest tests/python (confluent-kafka against techpotli-broker)"
+export TECHPOTLI_BROKER_BIN="$CARGO_TARGET_DIR/debug/techpotli-broker"
+if [ ! -x "$TECHPOTLI_BROKER_BIN" ]; then
+    echo "test.sh: broker binary not found at $TECHPOTLI_BROKER_BIN" >&2
+    exit 1
+fi
+"$TECHPOTLI_PYTHON" -m pytest -q tests/python
+
+step "all checks passed"
