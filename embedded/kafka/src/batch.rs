@@ -26,6 +26,10 @@ const OFF_PRODUCER_EPOCH: usize = 51;
 const OFF_BASE_SEQUENCE: usize = 53;
 const OFF_RECORD_COUNT: usize = 57;
 
+/// Smallest encoding of one record: length, attributes, timestamp delta, offset delta, key
+/// length, value length and header count, one byte each.
+const MIN_RECORD_BYTES: usize = 7;
+
 const ATTR_TIMESTAMP_TYPE: i16 = 1 << 3;
 const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 const ATTR_CONTROL: i16 = 1 << 5;
@@ -41,6 +45,10 @@ pub enum BatchError {
     CrcMismatch,
     #[error("record batch has no records")]
     Empty,
+    #[error("clients may not write control batches")]
+    ControlFromClient,
+    #[error("record count {count} does not match last offset delta {delta}")]
+    CountMismatch { count: i32, delta: i32 },
 }
 
 /// Parsed header fields of one batch plus its bytes (base offset as stored).
@@ -91,7 +99,9 @@ impl Batch {
         }
         let record_count = be_i32(b, OFF_RECORD_COUNT);
         let last_offset_delta = be_i32(b, OFF_LAST_OFFSET_DELTA);
-        if record_count <= 0 || last_offset_delta < 0 {
+        // Count 0 is legal in the log: compaction keeps an emptied batch's header so the
+        // offset range and the producer's last sequence survive (as Kafka does).
+        if record_count < 0 || last_offset_delta < 0 {
             return Err(BatchError::Empty);
         }
         Ok(Self {
@@ -126,6 +136,70 @@ impl Batch {
             return Err(BatchError::Empty);
         }
         Ok(out)
+    }
+
+    /// Kafka's checks on a batch a client produced: no control batches, a record count that
+    /// matches the offset range, and (uncompressed) no more records than the bytes can hold.
+    pub fn validate_from_producer(&self) -> Result<(), BatchError> {
+        if self.is_control() {
+            return Err(BatchError::ControlFromClient);
+        }
+        let count_fits = self.compression_bits() != 0
+            || self.record_count as usize <= (self.size() - HEADER_LEN) / MIN_RECORD_BYTES;
+        if self.last_offset_delta != self.record_count - 1 || !count_fits {
+            return Err(BatchError::CountMismatch {
+                count: self.record_count,
+                delta: self.last_offset_delta,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn log_append_time(&self) -> bool {
+        self.attributes & ATTR_TIMESTAMP_TYPE != 0
+    }
+
+    /// After compaction re-encoded `self`'s survivors as `encoded`: restore what the encoder
+    /// cannot know — the original last offset, the timestamp type and a base sequence that keeps
+    /// the batch's last sequence — and re-checksum.
+    pub fn restore_header_from(&self, encoded: &Batch) -> Batch {
+        let mut buf = BytesMut::from(&encoded.bytes[..]);
+        let delta = (self.last_offset() - encoded.base_offset) as i32;
+        buf[OFF_LAST_OFFSET_DELTA..OFF_LAST_OFFSET_DELTA + 4].copy_from_slice(&delta.to_be_bytes());
+        let attrs =
+            (encoded.attributes & !ATTR_TIMESTAMP_TYPE) | (self.attributes & ATTR_TIMESTAMP_TYPE);
+        buf[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
+        if self.log_append_time() {
+            buf[OFF_MAX_TIMESTAMP..OFF_MAX_TIMESTAMP + 8]
+                .copy_from_slice(&self.max_timestamp.to_be_bytes());
+        }
+        let seq = if self.base_sequence < 0 {
+            self.base_sequence
+        } else {
+            let shifted = i64::from(self.base_sequence) + (encoded.base_offset - self.base_offset);
+            (shifted % (i64::from(i32::MAX) + 1)) as i32
+        };
+        buf[OFF_BASE_SEQUENCE..OFF_BASE_SEQUENCE + 4].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..]);
+        buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        Batch::parse(buf.freeze(), true).expect("header rewrite keeps the batch valid")
+    }
+
+    /// The header of `self` with no records: what compaction keeps of an emptied batch.
+    pub fn emptied(&self) -> Batch {
+        let mut buf = BytesMut::from(&self.bytes[..HEADER_LEN]);
+        let body_len = (HEADER_LEN - LOG_OVERHEAD) as i32;
+        buf[8..12].copy_from_slice(&body_len.to_be_bytes());
+        let attrs = self.attributes & !0x7; // no records, so no codec
+        buf[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
+        buf[OFF_RECORD_COUNT..OFF_RECORD_COUNT + 4].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..]);
+        buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        Batch::parse(buf.freeze(), true).expect("emptied header is valid")
+    }
+
+    fn compression_bits(&self) -> i16 {
+        self.attributes & 0x7
     }
 
     pub fn last_offset(&self) -> i64 {
@@ -285,6 +359,21 @@ mod tests {
         let mut truncated = good.bytes.clone();
         truncated.truncate(good.bytes.len() - 1);
         assert!(Batch::split_all(truncated, true).is_err());
+    }
+
+    #[test]
+    fn emptied_batch_keeps_offsets_and_producer() {
+        let b = control_batch(Marker::Commit, 9, 2, 0, 0).assign(100, None);
+        let e = b.emptied();
+        assert_eq!(
+            (e.base_offset, e.last_offset(), e.record_count),
+            (100, 100, 0)
+        );
+        assert_eq!((e.producer_id, e.producer_epoch), (9, 2));
+        assert!(
+            e.validate_from_producer().is_err(),
+            "clients may not send empty batches"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::txn::TxnMeta;
 
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME: usize = 249;
+/// Upper bound on partitions per topic, so one request cannot exhaust memory.
+pub const MAX_PARTITIONS: i32 = 10_000;
 
 /// One topic: its id, configs and partition logs.
 #[derive(Debug)]
@@ -27,7 +29,7 @@ pub enum CreateError {
     Exists(String),
     #[error("{0}")]
     InvalidName(String),
-    #[error("Number of partitions must be larger than 0 (got {0}).")]
+    #[error("Number of partitions must be between 1 and 10000 (got {0}).")]
     Partitions(i32),
     #[error("Replication factor must be 1 or -1 on a single broker (got {0}).")]
     Replication(i16),
@@ -107,7 +109,7 @@ impl Cluster {
         if self.topics.contains_key(name) {
             return Err(CreateError::Exists(name.to_owned()));
         }
-        if partitions <= 0 {
+        if partitions <= 0 || partitions > MAX_PARTITIONS {
             return Err(CreateError::Partitions(partitions));
         }
         if replication != 1 && replication != -1 {

@@ -82,7 +82,7 @@ pub async fn handle(broker: &Broker, req: RequestKind, ctx: &RequestContext) -> 
         }
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, r)),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(broker, r)),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(broker, r, v)),
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(groups::join(broker, r, ctx).await),
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups::sync(broker, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(broker, r)),

@@ -179,7 +179,19 @@ impl Groups {
         instance_id: Option<&str>,
         offsets: Vec<(Tp, Committed)>,
     ) -> Result<(), ResponseError> {
-        let group = self.checked_for_commit(group_id, generation, member_id, instance_id)?;
+        // A transactional commit without group metadata (generation -1, no member) is allowed
+        // whatever the membership, as in Kafka (producer-only `sendOffsetsToTransaction`).
+        let unfenced = generation < 0 && member_id.is_empty() && instance_id.is_none();
+        let group = if unfenced {
+            if group_id.is_empty() {
+                return Err(ResponseError::InvalidGroupId);
+            }
+            self.groups
+                .entry(group_id.to_owned())
+                .or_insert_with(Group::new)
+        } else {
+            self.checked_for_commit(group_id, generation, member_id, instance_id)?
+        };
         group
             .pending_txn
             .entry(producer_id)

@@ -82,7 +82,7 @@ pub fn create_topics(
                     if cluster.topics.contains_key(&name) {
                         return Err(CreateError::Exists(name.clone()));
                     }
-                    if partitions <= 0 {
+                    if partitions <= 0 || partitions > crate::cluster::MAX_PARTITIONS {
                         return Err(CreateError::Partitions(partitions));
                     }
                     if t.replication_factor != 1 && t.replication_factor != -1 {
@@ -202,7 +202,7 @@ pub fn create_partitions(
                 return fail(ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
             };
             let current = topic.partitions.len() as i32;
-            if t.count <= current {
+            if t.count <= current || t.count > crate::cluster::MAX_PARTITIONS {
                 return fail(
                     ResponseError::InvalidPartitions,
                     format!("topic '{name}' has {current} partitions; the new count must be larger (got {})", t.count),

@@ -122,7 +122,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
     }
 }
 
-pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == READ_COMMITTED;
     let cluster = broker.cluster.lock();
     let topics = req
@@ -135,7 +135,8 @@ pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResp
                 .map(|p| {
                     let r = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
-                        .with_leader_epoch(0);
+                        // The field exists from v4; older encoders refuse a non-default value.
+                        .with_leader_epoch(if version >= 4 { 0 } else { -1 });
                     let Some(log) = cluster.partition(t.name.0.as_str(), p.partition_index) else {
                         return r
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())

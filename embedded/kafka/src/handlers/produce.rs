@@ -15,7 +15,16 @@ fn batch_error(e: &BatchError) -> ResponseError {
         BatchError::Corrupt | BatchError::CrcMismatch | BatchError::Empty => {
             ResponseError::CorruptMessage
         }
+        BatchError::ControlFromClient | BatchError::CountMismatch { .. } => {
+            ResponseError::InvalidRecord
+        }
     }
+}
+
+/// Whether every record of the batch has a key (required on compacted topics).
+fn all_keyed(b: &Batch) -> bool {
+    kafka_protocol::records::RecordBatchDecoder::decode(&mut b.bytes.clone())
+        .is_ok_and(|set| set.records.iter().all(|r| r.key.is_some()))
 }
 
 /// Appends one partition's batches; returns the base offset of the first.
@@ -40,6 +49,13 @@ fn produce_partition(
         .map_err(|e| batch_error(&e))?;
     if batches.iter().any(|b| b.size() > max_bytes) {
         return Err(ResponseError::MessageTooLarge);
+    }
+    for b in &batches {
+        b.validate_from_producer().map_err(|e| batch_error(&e))?;
+        if t.config.compact() && !all_keyed(b) {
+            // Kafka: "Compacted topic cannot accept message without key".
+            return Err(ResponseError::InvalidRecord);
+        }
     }
     log.validate(&batches)?;
     for b in &batches {

@@ -17,23 +17,26 @@ use kafka_protocol::messages::{
 
 use super::{code, code_of, topic_name};
 use crate::broker::{Broker, now_ms};
+use crate::cluster::Cluster;
 use crate::storage::MetaEvent;
 use crate::txn::{self, Written};
 
-/// Persists what a coordinator step wrote and the transaction's new state, then wakes fetchers.
-fn settle(broker: &Broker, txn_id: Option<&str>, written: &Written) {
-    if let Some(store) = &broker.store {
-        // Journal the outcome before the markers: recovery rewrites markers a completed
-        // transaction is missing, never the other way round.
-        if let Some(id) = txn_id
-            && let Some(meta) = broker.cluster.lock().txns.get(id)
-        {
-            store.record_txn(id, meta);
-        }
-        if let Err(e) = store.persist_batches(written) {
-            tracing::error!(error = %e, "failed to persist transaction markers");
-        }
+/// Makes a coordinator step durable. Called with the cluster lock held so markers reach the
+/// segment files in offset order with produced batches. The outcome is journaled before the
+/// markers: recovery writes markers a completed transaction lacks, never the reverse.
+fn make_durable(broker: &Broker, cluster: &Cluster, txn_id: Option<&str>, written: &Written) {
+    let Some(store) = &broker.store else {
+        return;
+    };
+    if let Some(meta) = txn_id.and_then(|id| cluster.txns.get(id)) {
+        store.record_txn(txn_id.expect("checked"), meta);
     }
+    if let Err(e) = store.persist_batches(written) {
+        tracing::error!(error = %e, "failed to persist transaction markers");
+    }
+}
+
+fn wake(broker: &Broker, written: &Written) {
     if !written.is_empty() {
         broker.data_ready.notify_waiters();
     }
@@ -41,26 +44,27 @@ fn settle(broker: &Broker, txn_id: Option<&str>, written: &Written) {
 
 pub fn init_producer_id(broker: &Broker, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
-    let result = {
-        let mut cluster = broker.cluster.lock();
-        let mut groups = broker.groups.lock();
-        txn::init_producer_id(
-            &mut cluster,
-            &mut groups,
-            txn_id.as_deref(),
-            req.transaction_timeout_ms,
-            (req.producer_id.0, req.producer_epoch),
-            now_ms(),
-        )
-    };
+    let mut cluster = broker.cluster.lock();
+    let mut groups = broker.groups.lock();
+    let result = txn::init_producer_id(
+        &mut cluster,
+        &mut groups,
+        txn_id.as_deref(),
+        req.transaction_timeout_ms,
+        (req.producer_id.0, req.producer_epoch),
+        now_ms(),
+    );
+    drop(groups);
     match result {
         Ok(((pid, epoch), written)) => {
             if let Some(store) = &broker.store {
                 store.record(&MetaEvent::ProducerIds {
-                    next: broker.cluster.lock().next_producer_id,
+                    next: cluster.next_producer_id,
                 });
             }
-            settle(broker, txn_id.as_deref(), &written);
+            make_durable(broker, &cluster, txn_id.as_deref(), &written);
+            drop(cluster);
+            wake(broker, &written);
             InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(pid))
                 .with_producer_epoch(epoch)
@@ -82,8 +86,9 @@ pub fn add_partitions(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
         .collect();
+    let mut cluster = broker.cluster.lock();
     let result = txn::add_partitions(
-        &mut broker.cluster.lock(),
+        &mut cluster,
         &txn_id,
         req.v3_and_below_producer_id.0,
         req.v3_and_below_producer_epoch,
@@ -94,7 +99,8 @@ pub fn add_partitions(
         Ok(r) => r,
         Err(e) => wanted.into_iter().map(|tp| (tp, Some(e))).collect(),
     };
-    settle(broker, Some(&txn_id), &Vec::new());
+    make_durable(broker, &cluster, Some(&txn_id), &Vec::new());
+    drop(cluster);
     let results = req
         .v3_and_below_topics
         .iter()
@@ -118,15 +124,17 @@ pub fn add_partitions(
 
 pub fn add_offsets(broker: &Broker, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let txn_id = req.transactional_id.0.to_string();
+    let mut cluster = broker.cluster.lock();
     let r = txn::add_offsets(
-        &mut broker.cluster.lock(),
+        &mut cluster,
         &txn_id,
         req.producer_id.0,
         req.producer_epoch,
         req.group_id.0.as_str(),
         Instant::now(),
     );
-    settle(broker, Some(&txn_id), &Vec::new());
+    make_durable(broker, &cluster, Some(&txn_id), &Vec::new());
+    drop(cluster);
     AddOffsetsToTxnResponse::default().with_error_code(code_of(&r))
 }
 
@@ -205,22 +213,23 @@ pub fn txn_offset_commit(broker: &Broker, req: TxnOffsetCommitRequest) -> TxnOff
 
 pub fn end_txn(broker: &Broker, req: EndTxnRequest) -> EndTxnResponse {
     let txn_id = req.transactional_id.0.to_string();
-    let result = {
-        let mut cluster = broker.cluster.lock();
-        let mut groups = broker.groups.lock();
-        txn::end_txn(
-            &mut cluster,
-            &mut groups,
-            &txn_id,
-            req.producer_id.0,
-            req.producer_epoch,
-            req.committed,
-            now_ms(),
-        )
-    };
+    let mut cluster = broker.cluster.lock();
+    let mut groups = broker.groups.lock();
+    let result = txn::end_txn(
+        &mut cluster,
+        &mut groups,
+        &txn_id,
+        req.producer_id.0,
+        req.producer_epoch,
+        req.committed,
+        now_ms(),
+    );
+    drop(groups);
     match result {
         Ok(written) => {
-            settle(broker, Some(&txn_id), &written);
+            make_durable(broker, &cluster, Some(&txn_id), &written);
+            drop(cluster);
+            wake(broker, &written);
             EndTxnResponse::default()
         }
         Err(e) => EndTxnResponse::default().with_error_code(e.code()),

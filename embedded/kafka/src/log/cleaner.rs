@@ -122,6 +122,13 @@ fn compact(
         decoded.push(Some(set));
     }
     let horizon = now_ms - config.delete_retention_ms();
+    // The last batch of each producer, and the last batch overall, keep at least their header
+    // so the offset range and producers' last sequences survive a restart.
+    let mut last_of_producer: HashMap<i64, i64> = HashMap::new();
+    for b in cleanable.iter().filter(|b| b.has_producer()) {
+        last_of_producer.insert(b.producer_id, b.base_offset);
+    }
+    let last_base = cleanable.last().map(|b| b.base_offset);
     let mut kept = Vec::with_capacity(cleanable.len());
     let mut changed = false;
     for (b, set) in cleanable.iter().zip(decoded) {
@@ -150,6 +157,12 @@ fn compact(
         }
         changed = true;
         if survivors.is_empty() {
+            let keep_header = Some(b.base_offset) == last_base
+                || (b.has_producer()
+                    && last_of_producer.get(&b.producer_id) == Some(&b.base_offset));
+            if keep_header {
+                kept.push(b.emptied());
+            }
             continue;
         }
         let mut buf = bytes::BytesMut::new();
@@ -165,10 +178,15 @@ fn compact(
             );
             return;
         }
-        match Batch::split_all(buf.freeze(), true) {
-            Ok(bs) => kept.extend(bs),
-            Err(e) => {
-                tracing::error!(topic, partition = p, error = %e, "compacted batch invalid; compaction skipped");
+        match Batch::split_all(buf.freeze(), true).as_deref() {
+            Ok([encoded]) => kept.push(b.restore_header_from(encoded)),
+            other => {
+                tracing::error!(
+                    topic,
+                    partition = p,
+                    ?other,
+                    "compacted batch did not re-encode as one batch; compaction skipped"
+                );
                 return;
             }
         }

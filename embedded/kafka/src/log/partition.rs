@@ -87,12 +87,9 @@ impl PartitionLog {
     /// Returns `Some(offset)` when the batch duplicates one already written.
     fn check_sequence(&self, b: &Batch) -> Result<Option<i64>, ResponseError> {
         let Some(entry) = self.producers.get(&b.producer_id) else {
-            // A producer new to this partition must start at sequence 0.
-            return if b.base_sequence <= 0 {
-                Ok(None)
-            } else {
-                Err(ResponseError::OutOfOrderSequenceNumber)
-            };
+            // Like Kafka: with no state for the producer (new here, or its state was removed)
+            // any sequence is accepted and becomes the baseline.
+            return Ok(None);
         };
         if b.producer_epoch < entry.epoch {
             return Err(ResponseError::InvalidProducerEpoch);
@@ -123,19 +120,22 @@ impl PartitionLog {
         }
     }
 
-    /// Validates every batch of one produce request for this partition before any is written,
-    /// so a request is applied whole or not at all.
+    /// Checks the first batch of a produce request against the idempotence state before
+    /// anything is written (later batches chain on it and are checked as they append).
     pub fn validate(&self, batches: &[Batch]) -> Result<(), ResponseError> {
-        // Only the first batch can be checked against stored state; later ones chain on it.
-        for b in batches.iter().take(1) {
-            if b.is_control() {
-                return Err(ResponseError::InvalidRecord);
-            }
-            if b.has_producer() {
-                self.check_sequence(b)?;
-            }
+        match batches.first() {
+            Some(b) if b.has_producer() => self.check_sequence(b).map(|_| ()),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// `(producer id, epoch)` of every transaction still open on this partition.
+    pub fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.producers
+            .iter()
+            .filter(|(_, e)| e.txn_first_offset.is_some())
+            .map(|(pid, e)| (*pid, e.epoch))
+            .collect()
     }
 
     /// Appends one producer batch at the end of the log, enforcing idempotence.
@@ -182,9 +182,6 @@ impl PartitionLog {
 
     /// Adds an already-placed batch (append path and log recovery) and updates every index.
     pub fn push(&mut self, b: Batch) {
-        if self.batches.is_empty() && self.high_watermark == 0 {
-            self.log_start = b.base_offset;
-        }
         if b.has_producer() {
             let entry = self.producers.entry(b.producer_id).or_default();
             if b.producer_epoch > entry.epoch {
@@ -222,14 +219,11 @@ impl PartitionLog {
         self.batches.push_back(b);
     }
 
-    /// After recovery: the log starts at `start` even if no batch survived below it.
+    /// After recovery: the log starts where the journal says (compaction may have removed the
+    /// first records without moving the log start), or at the end if nothing survived.
     pub fn recover_start(&mut self, start: i64) {
-        if self.batches.is_empty() {
-            self.high_watermark = self.high_watermark.max(start);
-            self.log_start = self.high_watermark;
-        } else {
-            self.log_start = self.log_start.max(start);
-        }
+        self.high_watermark = self.high_watermark.max(start);
+        self.log_start = start;
     }
 
     /// Batches from the one containing `offset` up to `upto` (exclusive), at least one batch
@@ -287,8 +281,12 @@ impl PartitionLog {
             if b.base_offset >= upto {
                 break;
             }
-            if b.is_control() || b.max_timestamp < ts {
+            if b.is_control() || b.record_count == 0 || b.max_timestamp < ts {
                 continue;
+            }
+            if b.log_append_time() {
+                // Every record of the batch carries the broker's append time.
+                return Some((b.base_offset, b.max_timestamp));
             }
             let set =
                 kafka_protocol::records::RecordBatchDecoder::decode(&mut b.bytes.clone()).ok()?;
@@ -308,8 +306,11 @@ impl PartitionLog {
         let b = self
             .batches
             .iter()
-            .filter(|b| !b.is_control())
+            .filter(|b| !b.is_control() && b.record_count > 0)
             .max_by_key(|b| b.max_timestamp)?;
+        if b.log_append_time() {
+            return Some((b.base_offset, b.max_timestamp));
+        }
         let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut b.bytes.clone()).ok()?;
         set.records
             .iter()
@@ -365,5 +366,136 @@ impl PartitionLog {
 
     pub fn producer(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// A producer batch of `n` keyed records as a client would send it (base offset 0).
+    pub(crate) fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool, n: i32) -> Batch {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(i),
+                sequence: seq.wrapping_add(i),
+                timestamp: 1_000 + i64::from(i),
+                key: Some(bytes::Bytes::from(format!("k{i}"))),
+                value: Some(bytes::Bytes::from(format!("v{i}"))),
+                headers: kafka_protocol::indexmap::IndexMap::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
+        Batch::parse(buf.freeze(), true).unwrap()
+    }
+
+    #[test]
+    fn duplicates_get_their_original_offset_and_gaps_are_refused() {
+        let mut log = PartitionLog::default();
+        let first = batch(1, 0, 0, false, 3);
+        assert_eq!(log.append(&first, None).unwrap().0.base_offset, 0);
+        let (again, placed) = log.append(&first, None).unwrap();
+        assert!(again.duplicate && placed.is_none());
+        assert_eq!(again.base_offset, 0);
+        assert_eq!(log.high_watermark(), 3);
+        assert_eq!(
+            log.append(&batch(1, 0, 5, false, 1), None).unwrap_err(),
+            ResponseError::OutOfOrderSequenceNumber
+        );
+        assert_eq!(
+            log.append(&batch(1, 0, 3, false, 2), None)
+                .unwrap()
+                .0
+                .base_offset,
+            3
+        );
+        assert_eq!(
+            log.high_watermark(),
+            5,
+            "HW is last offset + 1 after multi-record batches"
+        );
+    }
+
+    #[test]
+    fn old_epochs_are_fenced_and_unknown_producers_start_anywhere() {
+        let mut log = PartitionLog::default();
+        log.append(&batch(1, 2, 0, false, 1), None).unwrap();
+        assert_eq!(
+            log.append(&batch(1, 1, 1, false, 1), None).unwrap_err(),
+            ResponseError::InvalidProducerEpoch
+        );
+        assert!(
+            log.append(&batch(7, 0, 42, false, 1), None).is_ok(),
+            "no state for producer 7"
+        );
+    }
+
+    #[test]
+    fn open_transactions_hold_the_lso_and_aborts_are_listed() {
+        let mut log = PartitionLog::default();
+        log.append(&batch(-1, -1, -1, false, 2), None).unwrap(); // offsets 0-1
+        log.append(&batch(5, 0, 0, true, 3), None).unwrap(); // 2-4, open
+        log.append(&batch(-1, -1, -1, false, 1), None).unwrap(); // 5
+        assert_eq!((log.last_stable_offset(), log.high_watermark()), (2, 6));
+        let committed = log.read(0, 1 << 20, true).unwrap();
+        assert_eq!(
+            committed.batches.len(),
+            1,
+            "read_committed stops at the LSO"
+        );
+        log.append_marker(5, 0, Marker::Abort, 0); // 6
+        assert_eq!(log.last_stable_offset(), 7);
+        let all = log.read(0, 1 << 20, true).unwrap();
+        assert_eq!(
+            all.aborted,
+            vec![AbortedTxn {
+                producer_id: 5,
+                first_offset: 2,
+                last_offset: 6
+            }]
+        );
+        assert!(
+            log.read(6, 1 << 20, true).unwrap().aborted.len() == 1,
+            "marker still in range"
+        );
+        assert!(log.read(7, 1 << 20, true).unwrap().aborted.is_empty());
+        assert_eq!(
+            log.read(8, 1 << 20, true).unwrap_err(),
+            ResponseError::OffsetOutOfRange
+        );
+    }
+
+    #[test]
+    fn fetch_inside_a_batch_returns_the_containing_batch() {
+        let mut log = PartitionLog::default();
+        log.append(&batch(-1, -1, -1, false, 100), None).unwrap();
+        let slice = log.read(50, 1, false).unwrap();
+        assert_eq!(
+            slice.batches.len(),
+            1,
+            "at least one whole batch, even over max_bytes"
+        );
+        assert_eq!(
+            Batch::parse(slice.batches[0].clone(), true)
+                .unwrap()
+                .base_offset,
+            0
+        );
     }
 }

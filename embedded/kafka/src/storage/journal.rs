@@ -209,36 +209,36 @@ pub fn replay(path: &Path, cluster: &mut Cluster, groups: &mut Groups) -> anyhow
     Ok(out)
 }
 
-/// Writes the markers a completed transaction is missing (crash between journal and markers).
+/// Closes transactions the log shows open but the coordinator does not (a crash between
+/// journaling an outcome and writing its markers): commit where the journal says committed,
+/// abort otherwise. Transactions the coordinator still has open are left to finish or time out.
 pub fn repair_markers(cluster: &mut Cluster) -> Written {
+    let coordinator: HashMap<i64, &TxnMeta> =
+        cluster.txns.values().map(|m| (m.producer_id, m)).collect();
+    let mut fixes = Vec::new();
+    for (name, topic) in &cluster.topics {
+        for (p, log) in topic.partitions.iter().enumerate() {
+            for (pid, epoch) in log.open_transactions() {
+                let meta = coordinator.get(&pid);
+                if meta.is_some_and(|m| m.state == TxnState::Ongoing) {
+                    continue;
+                }
+                let commit = meta.is_some_and(|m| m.last_outcome == Some(true));
+                let epoch = meta.map_or(epoch, |m| m.epoch.max(epoch));
+                fixes.push((name.clone(), p as i32, pid, epoch, commit));
+            }
+        }
+    }
     let mut written = Vec::new();
-    let done: Vec<(i64, i16, bool)> = cluster
-        .txns
-        .values()
-        .filter(|m| m.state == TxnState::Empty)
-        .filter_map(|m| m.last_outcome.map(|c| (m.producer_id, m.epoch, c)))
-        .collect();
-    for (pid, epoch, commit) in done {
+    for (name, p, pid, epoch, commit) in fixes {
         let marker = if commit {
             Marker::Commit
         } else {
             Marker::Abort
         };
-        for (name, topic) in &mut cluster.topics {
-            for (p, log) in topic.partitions.iter_mut().enumerate() {
-                if log
-                    .producer(pid)
-                    .is_some_and(|e| e.txn_first_offset.is_some())
-                {
-                    tracing::warn!(topic = %name, partition = p, producer_id = pid, "writing missing transaction marker");
-                    written.push((
-                        name.clone(),
-                        p as i32,
-                        log.append_marker(pid, epoch, marker, now_ms()),
-                    ));
-                }
-            }
-        }
+        tracing::warn!(topic = %name, partition = p, producer_id = pid, ?marker, "writing missing transaction marker");
+        let log = cluster.partition_mut(&name, p).expect("listed above");
+        written.push((name, p, log.append_marker(pid, epoch, marker, now_ms())));
     }
     written
 }
@@ -333,5 +333,61 @@ impl Journal {
         std::fs::rename(&tmp, &self.path)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::partition::tests::batch;
+    use std::collections::BTreeSet;
+
+    fn cluster_with_open_txn(pid: i64) -> Cluster {
+        let mut c = Cluster::default();
+        c.create_topic("t", 1, 1, TopicConfig::default()).unwrap();
+        c.partition_mut("t", 0)
+            .unwrap()
+            .append(&batch(pid, 0, 0, true, 2), None)
+            .unwrap();
+        c
+    }
+
+    fn meta(pid: i64, state: TxnState, outcome: Option<bool>) -> TxnMeta {
+        TxnMeta {
+            producer_id: pid,
+            epoch: 0,
+            timeout_ms: 60_000,
+            state,
+            partitions: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            started: None,
+            last_outcome: outcome,
+        }
+    }
+
+    #[test]
+    fn repair_commits_journaled_commits_and_aborts_orphans() {
+        let mut committed = cluster_with_open_txn(3);
+        committed
+            .txns
+            .insert("a".into(), meta(3, TxnState::Empty, Some(true)));
+        let w = repair_markers(&mut committed);
+        assert_eq!(w.len(), 1);
+        assert_eq!(crate::batch::marker_of(&w[0].2), Some(Marker::Commit));
+        assert!(committed.partition("t", 0).unwrap().aborted().is_empty());
+
+        let mut orphan = cluster_with_open_txn(4);
+        let w = repair_markers(&mut orphan);
+        assert_eq!(crate::batch::marker_of(&w[0].2), Some(Marker::Abort));
+        assert_eq!(orphan.partition("t", 0).unwrap().last_stable_offset(), 3);
+
+        let mut ongoing = cluster_with_open_txn(5);
+        ongoing
+            .txns
+            .insert("b".into(), meta(5, TxnState::Ongoing, None));
+        assert!(
+            repair_markers(&mut ongoing).is_empty(),
+            "an open transaction is left to finish"
+        );
     }
 }

@@ -28,6 +28,33 @@ pub struct Segments {
     roll_bytes: HashMap<String, u64>,
 }
 
+fn swap_path(dir: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = dir
+        .file_name()
+        .expect("partition dir has a name")
+        .to_os_string();
+    name.push(format!(".{suffix}"));
+    dir.with_file_name(name)
+}
+
+/// Completes or rolls back a compaction swap interrupted by a crash.
+fn settle_swap(dir: &std::path::Path) -> std::io::Result<()> {
+    let (cleaned, deleted) = (swap_path(dir, "cleaned"), swap_path(dir, "deleted"));
+    if !dir.exists() && cleaned.exists() && deleted.exists() {
+        // Crashed between the two renames: the cleaned copy is complete.
+        fs::rename(&cleaned, dir)?;
+    } else if !dir.exists() && deleted.exists() {
+        fs::rename(&deleted, dir)?;
+    }
+    if cleaned.exists() {
+        fs::remove_dir_all(&cleaned)?;
+    }
+    if deleted.exists() {
+        fs::remove_dir_all(&deleted)?;
+    }
+    Ok(())
+}
+
 fn segment_name(base: i64) -> String {
     format!("{base:020}.log")
 }
@@ -82,6 +109,7 @@ impl Segments {
         log_start: i64,
         log: &mut PartitionLog,
     ) -> std::io::Result<()> {
+        settle_swap(&self.dir(topic, partition))?;
         let files = self.list(topic, partition)?;
         let mut broken = false;
         for (_, path) in &files {
@@ -171,7 +199,9 @@ impl Segments {
         Ok(())
     }
 
-    /// Replaces every segment of a partition with one holding `batches`.
+    /// Replaces every segment of a partition with one holding `batches`. Crash-safe by
+    /// directory swap: the new segment is complete in `<dir>.cleaned` before `<dir>` moves to
+    /// `<dir>.deleted`; `settle_swap` finishes or rolls back an interrupted swap at start.
     pub fn rewrite<'a>(
         &mut self,
         topic: &str,
@@ -179,32 +209,37 @@ impl Segments {
         batches: impl Iterator<Item = &'a Batch>,
     ) -> std::io::Result<()> {
         let dir = self.dir(topic, partition);
-        fs::create_dir_all(&dir)?;
-        let tmp = dir.join("rewrite.tmp");
-        let mut first = None;
-        {
-            let mut f = File::create(&tmp)?;
-            for b in batches {
-                first.get_or_insert(b.base_offset);
-                f.write_all(&b.bytes)?;
-            }
+        let (cleaned, deleted) = (swap_path(&dir, "cleaned"), swap_path(&dir, "deleted"));
+        if cleaned.exists() {
+            fs::remove_dir_all(&cleaned)?;
+        }
+        fs::create_dir_all(&cleaned)?;
+        let mut file = None;
+        for b in batches {
+            let f = match &mut file {
+                Some(f) => f,
+                None => file.insert(File::create(cleaned.join(segment_name(b.base_offset)))?),
+            };
+            f.write_all(&b.bytes)?;
+        }
+        if let Some(f) = &file {
             f.sync_all()?;
         }
+        File::open(&cleaned)?.sync_all()?;
         self.active.remove(&(topic.to_owned(), partition));
-        for (_, path) in self.list(topic, partition)? {
-            fs::remove_file(path)?;
+        if dir.exists() {
+            fs::rename(&dir, &deleted)?;
         }
-        match first {
-            Some(base) => {
-                fs::rename(&tmp, dir.join(segment_name(base)))?;
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(dir.join(segment_name(base)))?;
-                let size = file.metadata()?.len();
-                self.active
-                    .insert((topic.to_owned(), partition), Active { file, size });
-            }
-            None => fs::remove_file(&tmp)?,
+        fs::rename(&cleaned, &dir)?;
+        File::open(&self.root)?.sync_all()?;
+        if deleted.exists() {
+            fs::remove_dir_all(&deleted)?;
+        }
+        if let Some((_, path)) = self.list(topic, partition)?.pop() {
+            let file = OpenOptions::new().append(true).open(&path)?;
+            let size = file.metadata()?.len();
+            self.active
+                .insert((topic.to_owned(), partition), Active { file, size });
         }
         Ok(())
     }
@@ -229,8 +264,10 @@ impl Segments {
         for p in 0..partitions as i32 {
             self.active.remove(&(topic.to_owned(), p));
             let dir = self.dir(topic, p);
-            if dir.exists() {
-                fs::remove_dir_all(dir)?;
+            for d in [swap_path(&dir, "cleaned"), swap_path(&dir, "deleted"), dir] {
+                if d.exists() {
+                    fs::remove_dir_all(d)?;
+                }
             }
         }
         self.roll_bytes.remove(topic);
