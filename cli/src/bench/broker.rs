@@ -1,0 +1,321 @@
+//! `techpotli bench broker`: produce and consume N records (acks=all, idempotent), then copy
+//! them topic to topic twice — plain and transactional (EOS v2) — and report the
+//! transactional/plain ratio. Runs against the embedded broker unless `--bootstrap` is given.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext};
+
+use super::{Measured, print_table, records_bar};
+
+/// Records per transaction in the transactional copy (Kafka Streams commits every 100 ms).
+const TXN_BATCH: u64 = 10_000;
+
+#[derive(Debug, Args)]
+pub struct BrokerBench {
+    /// Use this broker instead of starting the embedded one.
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// Records per phase.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    record_bytes: u64,
+    /// Partitions of the benchmark topics.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    partitions: i32,
+    /// Give the embedded broker a data directory (measures with persistence).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+/// Counts delivery reports so produce throughput means acknowledged records.
+#[derive(Default)]
+struct Acks {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Acks {}
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+        match result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> anyhow::Result<BaseProducer<Acks>> {
+    let mut all = vec![
+        ("acks", "all"),
+        ("enable.idempotence", "true"),
+        ("linger.ms", "5"),
+        ("batch.size", "1000000"),
+        ("queue.buffering.max.messages", "1000000"),
+        ("queue.buffering.max.kbytes", "1048576"),
+        ("partitioner", "murmur2_random"),
+    ];
+    all.extend_from_slice(extra);
+    Ok(client(bootstrap, &all).create_with_context(Acks::default())?)
+}
+
+/// Sends one record, polling for delivery reports while the local queue is full.
+fn send(p: &BaseProducer<Acks>, topic: &str, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    loop {
+        match p.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                p.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+fn assign_from_start(c: &BaseConsumer, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    Ok(())
+}
+
+fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap, &[]).create()?;
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for r in rt.block_on(admin.create_topics(&topics, &AdminOptions::new()))? {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn produce_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
+    let p = producer(bootstrap, &[])?;
+    let value = vec![b'x'; b.record_bytes as usize];
+    let bar = records_bar("produce (acks=all)", b.records);
+    let started = Instant::now();
+    for i in 0..b.records {
+        send(&p, topic, &i.to_be_bytes(), &value)?;
+        if i % 10_000 == 0 {
+            p.poll(Duration::ZERO);
+            bar.set_position(p.context().ok.load(Ordering::Relaxed));
+        }
+    }
+    p.flush(Duration::from_secs(300))?;
+    let elapsed = started.elapsed();
+    bar.finish();
+    let (ok, failed) = (
+        p.context().ok.load(Ordering::Relaxed),
+        p.context().failed.load(Ordering::Relaxed),
+    );
+    if ok != b.records || failed > 0 {
+        bail!(
+            "produce: {ok} acknowledged, {failed} failed of {}",
+            b.records
+        );
+    }
+    Ok(Measured {
+        name: "produce (acks=all, idempotent)",
+        records: ok,
+        bytes: ok * b.record_bytes,
+        elapsed,
+    })
+}
+
+fn consume_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
+    let c: BaseConsumer = client(
+        bootstrap,
+        &[
+            ("group.id", "bench-consume"),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create()?;
+    assign_from_start(&c, topic, b.partitions)?;
+    let bar = records_bar("consume", b.records);
+    let started = Instant::now();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while n < b.records {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            bytes += m?.payload_len() as u64;
+            n += 1;
+            if n % 10_000 == 0 {
+                bar.set_position(n);
+            }
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("consume: only {n} of {} records in 10 minutes", b.records);
+        }
+    }
+    bar.finish();
+    Ok(Measured {
+        name: "consume",
+        records: n,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Copies `input` to `output`; with `transactional`, in EOS v2 transactions of `TXN_BATCH`.
+fn copy_phase(
+    b: &BrokerBench,
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    transactional: bool,
+) -> anyhow::Result<Measured> {
+    let group = format!("bench-copy-{output}");
+    let c: BaseConsumer = client(
+        bootstrap,
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+        ],
+    )
+    .create()?;
+    assign_from_start(&c, input, b.partitions)?;
+    let txn_id = format!("bench-{output}");
+    let extra: Vec<(&str, &str)> = if transactional {
+        vec![("transactional.id", &txn_id)]
+    } else {
+        vec![]
+    };
+    let p = producer(bootstrap, &extra)?;
+    if transactional {
+        p.init_transactions(Duration::from_secs(30))?;
+        p.begin_transaction()?;
+    }
+    let label = if transactional {
+        "copy (transactional)"
+    } else {
+        "copy (plain)"
+    };
+    let bar = records_bar(label, b.records);
+    let started = Instant::now();
+    let (mut n, mut bytes, mut in_txn) = (0u64, 0u64, 0u64);
+    while n < b.records {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m?;
+            send(
+                &p,
+                output,
+                m.key().unwrap_or_default(),
+                m.payload().unwrap_or_default(),
+            )?;
+            bytes += m.payload_len() as u64;
+            n += 1;
+            in_txn += 1;
+        }
+        if transactional && (in_txn >= TXN_BATCH || n == b.records) {
+            let positions = c.position()?;
+            let meta = c.group_metadata().context("consumer group metadata")?;
+            p.send_offsets_to_transaction(&positions, &meta, Duration::from_secs(30))?;
+            p.commit_transaction(Duration::from_secs(60))?;
+            in_txn = 0;
+            if n < b.records {
+                p.begin_transaction()?;
+            }
+        }
+        if n % 10_000 == 0 {
+            p.poll(Duration::ZERO);
+            bar.set_position(n);
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("{label}: only {n} of {} records in 10 minutes", b.records);
+        }
+    }
+    p.flush(Duration::from_secs(300))?;
+    bar.finish();
+    let name = if transactional {
+        "copy, transactional (EOS v2)"
+    } else {
+        "copy, plain (at-least-once)"
+    };
+    Ok(Measured {
+        name,
+        records: n,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+pub fn run(b: &BrokerBench) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let embedded = match &b.bootstrap {
+        Some(_) => None,
+        None => Some(
+            rt.block_on(techpotli_kafka::start(techpotli_kafka::BrokerConfig {
+                data_dir: b.data_dir.clone(),
+                ..techpotli_kafka::BrokerConfig::default()
+            }))?,
+        ),
+    };
+    let bootstrap = b
+        .bootstrap
+        .clone()
+        .unwrap_or_else(|| embedded.as_ref().expect("started").bootstrap());
+    let run_id = std::process::id();
+    let (input, plain_out, txn_out) = (
+        format!("bench.input-{run_id}"),
+        format!("bench.plain-{run_id}"),
+        format!("bench.txn-{run_id}"),
+    );
+    println!(
+        "broker bench: {} records x {} bytes, {} partitions, broker {}",
+        b.records,
+        b.record_bytes,
+        b.partitions,
+        if embedded.is_some() {
+            format!("embedded at {bootstrap}")
+        } else {
+            bootstrap.clone()
+        }
+    );
+    create_topics(&bootstrap, &[&input, &plain_out, &txn_out], b.partitions)?;
+    let produce = produce_phase(b, &bootstrap, &input)?;
+    let consume = consume_phase(b, &bootstrap, &input)?;
+    let plain = copy_phase(b, &bootstrap, &input, &plain_out, false)?;
+    let txn = copy_phase(b, &bootstrap, &input, &txn_out, true)?;
+    let ratio = txn.records_per_sec() / plain.records_per_sec();
+    print_table(&[produce, consume, plain, txn]);
+    println!("\ntransactional / plain copy throughput: {ratio:.2}x");
+    if let Some(handle) = embedded {
+        rt.block_on(handle.shutdown());
+    }
+    Ok(())
+}
