@@ -63,8 +63,9 @@ def _die_with_parent() -> None:
 class Broker:
     """One techpotli-broker process; restartable when it has a data dir."""
 
-    def __init__(self, log_dir: Path, data_dir: Path | None = None) -> None:
+    def __init__(self, log_dir: Path, data_dir: Path | None = None, extra_args: list[str] | None = None) -> None:
         self.binary = broker_binary()
+        self.extra_args = list(extra_args or [])
         self.log_dir = log_dir
         self.data_dir = data_dir
         self.proc: subprocess.Popen[bytes] | None = None
@@ -88,6 +89,7 @@ class Broker:
         args = [str(self.binary), "--listen", "127.0.0.1:0"]
         if self.data_dir is not None:
             args += ["--data-dir", str(self.data_dir)]
+        args += self.extra_args
         # Settings come from the command line only, never from the caller's environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith("TECHPOTLI_BROKER_")}
         with open(self.log_path, "wb") as log:

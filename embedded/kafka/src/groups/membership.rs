@@ -308,7 +308,9 @@ impl Groups {
                 // KIP-345: a restarted static member takes over its old identity; the old
                 // instance is fenced. A follower in a stable group keeps its assignment.
                 let mut m = group.members.remove(&old).expect("found above");
-                m.join_waiter = None;
+                if let Some(tx) = m.join_waiter.take() {
+                    let _ = tx.send(JoinReply::error(ResponseError::FencedInstanceId, &old));
+                }
                 if let Some(tx) = m.sync_waiter.take() {
                     let _ = tx.send(SyncReply::error(ResponseError::FencedInstanceId));
                 }
