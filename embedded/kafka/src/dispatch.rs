@@ -44,6 +44,7 @@ pub const SUPPORTED: &[(ApiKey, i16)] = &[
     (ApiKey::CreatePartitions, 3),
     (ApiKey::DeleteGroups, 2),
     (ApiKey::IncrementalAlterConfigs, 1),
+    (ApiKey::AlterConfigs, 2),
 ];
 
 /// The version range we accept for `key`, if we implement it at all.
@@ -76,6 +77,9 @@ pub async fn handle(broker: &Broker, req: RequestKind, ctx: &RequestContext) -> 
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(admin::describe_configs(broker, r))
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(admin::alter_configs_legacy(broker, r))
         }
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(admin::alter_configs(broker, r))

@@ -2,6 +2,7 @@
 //! IncrementalAlterConfigs.
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as LegacyAlterResponse;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -12,9 +13,10 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 
 use super::{sb, topic_name};
@@ -411,4 +413,53 @@ pub fn alter_configs(
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// AlterConfigs (the legacy, non-incremental form): the given configs replace every
+/// explicitly set config of the topic, as in Kafka.
+pub fn alter_configs_legacy(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut cluster = broker.cluster.lock();
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|res| {
+            let r = LegacyAlterResponse::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
+            let fail = |e: ResponseError, msg: String| {
+                r.clone()
+                    .with_error_code(e.code())
+                    .with_error_message(Some(sb(msg)))
+            };
+            if res.resource_type != RESOURCE_TOPIC {
+                return fail(
+                    ResponseError::InvalidRequest,
+                    "only topic configs can be altered on this broker".into(),
+                );
+            }
+            let name = res.resource_name.to_string();
+            let Some(topic) = cluster.topics.get_mut(&name) else {
+                return fail(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic '{name}' does not exist"),
+                );
+            };
+            let cfg = match TopicConfig::from_pairs(
+                res.configs
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.value.as_deref())),
+            ) {
+                Ok(cfg) => cfg,
+                Err(e) => return fail(ResponseError::InvalidConfig, e.0),
+            };
+            if !req.validate_only {
+                topic.config = cfg.clone();
+                if let Some(store) = &broker.store {
+                    store.record(&MetaEvent::TopicConfig { name, config: cfg });
+                }
+            }
+            r
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
 }
