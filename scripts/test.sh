@@ -36,8 +36,8 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo build --workspace --bins"
-cargo build --workspace --bins
+step "cargo build --workspace --bins --examples"
+cargo build --workspace --bins --examples
 
 if command -v cargo-nextest >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
@@ -50,8 +50,10 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
-step "pytest tests/python (confluent-kafka against techpotli-broker)"
+step "pytest tests/python (confluent-kafka vs broker and registry; deploy files)"
 export TECHPOTLI_BROKER_BIN="$CARGO_TARGET_DIR/debug/techpotli-broker"
+export TECHPOTLI_REGISTRY_BIN="$CARGO_TARGET_DIR/debug/techpotli-registry"
+export TECHPOTLI_INTEROP_BIN="$CARGO_TARGET_DIR/debug/examples/interop"
 if [ ! -x "$TECHPOTLI_BROKER_BIN" ]; then
     echo "test.sh: broker binary not found at $TECHPOTLI_BROKER_BIN" >&2
     exit 1

@@ -5,21 +5,9 @@ confluent-kafka (librdkafka) against techpotli-broker; fixtures in conftest.py.
 
 from __future__ import annotations
 
-import signal
-import time
-from collections import defaultdict
 
 import pytest
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    OFFSET_INVALID,
-    OFFSET_STORED,
-    TIMESTAMP_CREATE_TIME,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic, ResourceType
+from confluent_kafka import OFFSET_INVALID, KafkaException, TopicPartition
 
 from kafka_helpers import *  # noqa: F403
 

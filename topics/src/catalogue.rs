@@ -66,6 +66,21 @@ pub struct TopicSpec {
 }
 
 impl TopicSpec {
+    /// Registry compatibility level for `<name>-value`: compacted topics keep old records
+    /// forever and state is rebuilt from offset 0, so every version must stay readable
+    /// (BACKWARD_TRANSITIVE); other topics check against the latest version (BACKWARD).
+    pub fn compatibility(&self) -> &'static str {
+        match self.cleanup {
+            Cleanup::Compact => "BACKWARD_TRANSITIVE",
+            Cleanup::Delete => "BACKWARD",
+        }
+    }
+
+    /// Subject of the value schema (TopicNameStrategy).
+    pub fn value_subject(&self) -> String {
+        format!("{}-value", self.name)
+    }
+
     /// The configs `apply` sets (and checks for drift).
     pub fn configs(&self) -> BTreeMap<&'static str, String> {
         let mut c = BTreeMap::new();

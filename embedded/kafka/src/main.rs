@@ -59,6 +59,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = args.metrics_listen {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
+            // Histograms (not summaries) so dashboards can aggregate quantiles.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("broker_request_seconds".into()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ],
+            )
+            .map_err(|e| anyhow::anyhow!("metrics buckets: {e}"))?
             .install()
             .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
     }

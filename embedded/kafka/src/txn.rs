@@ -224,6 +224,26 @@ pub fn add_offsets(
     Ok(())
 }
 
+/// The transaction `txn_id` if `(producer_id, epoch)` is its current producer. Data-path
+/// requests (produce, offset commits) report a stale epoch as INVALID_PRODUCER_EPOCH, as the
+/// partition leader and group coordinator do in Kafka.
+fn current_txn<'a>(
+    cluster: &'a Cluster,
+    txn_id: &str,
+    producer_id: i64,
+    epoch: i16,
+) -> Result<&'a TxnMeta, ResponseError> {
+    let meta = cluster
+        .txns
+        .get(txn_id)
+        .ok_or(ResponseError::InvalidProducerIdMapping)?;
+    check(meta, producer_id, epoch).map_err(|e| match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        e => e,
+    })?;
+    Ok(meta)
+}
+
 /// Checks that TxnOffsetCommit comes from the current producer of a transaction that added
 /// the group.
 pub fn check_offset_commit(
@@ -233,14 +253,7 @@ pub fn check_offset_commit(
     epoch: i16,
     group_id: &str,
 ) -> Result<(), ResponseError> {
-    let meta = cluster
-        .txns
-        .get(txn_id)
-        .ok_or(ResponseError::InvalidProducerIdMapping)?;
-    check(meta, producer_id, epoch).map_err(|e| match e {
-        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        e => e,
-    })?;
+    let meta = current_txn(cluster, txn_id, producer_id, epoch)?;
     if meta.state != TxnState::Ongoing || !meta.groups.contains(group_id) {
         return Err(ResponseError::InvalidTxnState);
     }
@@ -256,14 +269,7 @@ pub fn check_produce(
     topic: &str,
     partition: i32,
 ) -> Result<(), ResponseError> {
-    let meta = cluster
-        .txns
-        .get(txn_id)
-        .ok_or(ResponseError::InvalidProducerIdMapping)?;
-    check(meta, producer_id, epoch).map_err(|e| match e {
-        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        e => e,
-    })?;
+    let meta = current_txn(cluster, txn_id, producer_id, epoch)?;
     if !meta.partitions.contains(&(topic.to_owned(), partition)) {
         return Err(ResponseError::InvalidTxnState);
     }

@@ -362,6 +362,41 @@ fn apply_op(
     }
 }
 
+/// Validates a topic's new config (built from its current one) and stores it unless
+/// `validate_only`; shared by both AlterConfigs forms.
+fn change_topic_config(
+    broker: &Broker,
+    cluster: &mut Cluster,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    build: impl FnOnce(&TopicConfig) -> Result<TopicConfig, ConfigError>,
+) -> Result<(), (ResponseError, String)> {
+    if resource_type != RESOURCE_TOPIC {
+        return Err((
+            ResponseError::InvalidRequest,
+            "only topic configs can be altered on this broker".into(),
+        ));
+    }
+    let topic = cluster.topics.get_mut(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic '{name}' does not exist"),
+        )
+    })?;
+    let cfg = build(&topic.config).map_err(|e| (ResponseError::InvalidConfig, e.0))?;
+    if !validate_only {
+        topic.config = cfg.clone();
+        if let Some(store) = &broker.store {
+            store.record(&MetaEvent::TopicConfig {
+                name: name.to_owned(),
+                config: cfg,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub fn alter_configs(
     broker: &Broker,
     req: IncrementalAlterConfigsRequest,
@@ -371,45 +406,34 @@ pub fn alter_configs(
         .resources
         .into_iter()
         .map(|res| {
+            let result = change_topic_config(
+                broker,
+                &mut cluster,
+                res.resource_type,
+                res.resource_name.as_str(),
+                req.validate_only,
+                |current| {
+                    let mut cfg = current.clone();
+                    for c in &res.configs {
+                        apply_op(
+                            &mut cfg,
+                            c.name.as_str(),
+                            c.config_operation,
+                            c.value.as_deref(),
+                        )?;
+                    }
+                    Ok(cfg)
+                },
+            );
             let r = AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name.clone());
-            let fail = |e: ResponseError, msg: String| {
-                r.clone()
+                .with_resource_name(res.resource_name);
+            match result {
+                Ok(()) => r,
+                Err((e, msg)) => r
                     .with_error_code(e.code())
-                    .with_error_message(Some(sb(msg)))
-            };
-            if res.resource_type != RESOURCE_TOPIC {
-                return fail(
-                    ResponseError::InvalidRequest,
-                    "only topic configs can be altered on this broker".into(),
-                );
+                    .with_error_message(Some(sb(msg))),
             }
-            let name = res.resource_name.to_string();
-            let Some(topic) = cluster.topics.get_mut(&name) else {
-                return fail(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic '{name}' does not exist"),
-                );
-            };
-            let mut cfg = topic.config.clone();
-            for c in &res.configs {
-                if let Err(e) = apply_op(
-                    &mut cfg,
-                    c.name.as_str(),
-                    c.config_operation,
-                    c.value.as_deref(),
-                ) {
-                    return fail(ResponseError::InvalidConfig, e.0);
-                }
-            }
-            if !req.validate_only {
-                topic.config = cfg.clone();
-                if let Some(store) = &broker.store {
-                    store.record(&MetaEvent::TopicConfig { name, config: cfg });
-                }
-            }
-            r
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
@@ -423,42 +447,29 @@ pub fn alter_configs_legacy(broker: &Broker, req: AlterConfigsRequest) -> AlterC
         .resources
         .into_iter()
         .map(|res| {
+            let result = change_topic_config(
+                broker,
+                &mut cluster,
+                res.resource_type,
+                res.resource_name.as_str(),
+                req.validate_only,
+                |_| {
+                    TopicConfig::from_pairs(
+                        res.configs
+                            .iter()
+                            .map(|c| (c.name.as_str(), c.value.as_deref())),
+                    )
+                },
+            );
             let r = LegacyAlterResponse::default()
                 .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name.clone());
-            let fail = |e: ResponseError, msg: String| {
-                r.clone()
+                .with_resource_name(res.resource_name);
+            match result {
+                Ok(()) => r,
+                Err((e, msg)) => r
                     .with_error_code(e.code())
-                    .with_error_message(Some(sb(msg)))
-            };
-            if res.resource_type != RESOURCE_TOPIC {
-                return fail(
-                    ResponseError::InvalidRequest,
-                    "only topic configs can be altered on this broker".into(),
-                );
+                    .with_error_message(Some(sb(msg))),
             }
-            let name = res.resource_name.to_string();
-            let Some(topic) = cluster.topics.get_mut(&name) else {
-                return fail(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic '{name}' does not exist"),
-                );
-            };
-            let cfg = match TopicConfig::from_pairs(
-                res.configs
-                    .iter()
-                    .map(|c| (c.name.as_str(), c.value.as_deref())),
-            ) {
-                Ok(cfg) => cfg,
-                Err(e) => return fail(ResponseError::InvalidConfig, e.0),
-            };
-            if !req.validate_only {
-                topic.config = cfg.clone();
-                if let Some(store) = &broker.store {
-                    store.record(&MetaEvent::TopicConfig { name, config: cfg });
-                }
-            }
-            r
         })
         .collect();
     AlterConfigsResponse::default().with_responses(responses)

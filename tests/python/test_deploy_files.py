@@ -1,0 +1,517 @@
+"""Static checks of the deployment files: docker-compose.yml, deploy/Dockerfile, deploy/**.
+
+Docker cannot run on the project's machines, so these files are checked by reading them:
+every YAML parses, the compose stack holds the promised services with healthchecks, its
+references (depends_on, build paths, bind mounts) resolve, the commented ROADMAP block in
+docker-compose.yml is valid compose once uncommented, and every binary the workspace defines
+is run by some compose service (or listed in that block). The binaries come from
+`cargo metadata --no-deps`, which reads the manifests and compiles nothing.
+
+No network, no broker: fast and deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import textwrap
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEPLOY = ROOT / "deploy"
+DOCKERFILE = DEPLOY / "Dockerfile"
+K8S = DEPLOY / "k8s"
+GRAFANA = DEPLOY / "grafana"
+
+ROADMAP_BEGIN = "# ---- BEGIN ROADMAP"
+ROADMAP_END = "# ---- END ROADMAP"
+
+# Infra service -> the image repository it must run (tags may move; they must be pinned).
+INFRA_IMAGES = {
+    "kafka": "apache/kafka",
+    "schema-registry": "confluentinc/cp-schema-registry",
+    "mysql": "mysql",
+    "redis": "redis",
+    "elasticsearch": "docker.elastic.co/elasticsearch/elasticsearch",
+    "prometheus": "prom/prometheus",
+    "grafana": "grafana/grafana",
+}
+# All of them promise a healthcheck (each image ships a client for one).
+HEALTHCHECKED = set(INFRA_IMAGES)
+
+# Binaries that exist only for dev and tests: the compose stack runs Apache Kafka and
+# Confluent Schema Registry instead.
+DEV_ONLY_BINARIES = {"techpotli-broker", "techpotli-registry"}
+
+# The long-running project services DESIGN.md plans; each is a real compose service or is
+# listed in the ROADMAP block.
+PLANNED_SERVICES = {
+    "techpotli-api",
+    "techpotli-pricing",
+    "techpotli-inventory",
+    "techpotli-order-saga",
+    "techpotli-notifications",
+    "techpotli-search-indexer",
+    "techpotli-analytics",
+}
+
+# The one value each shared setting has inside the compose network.
+COMPOSE_ENV = {
+    "KAFKA_BOOTSTRAP": "kafka:9092",
+    "SCHEMA_REGISTRY_URL": "http://schema-registry:8081",
+    "DATABASE_URL": "mysql://root:techpotli@mysql:3306/techpotli",
+    "REDIS_URL": "redis://redis:6379",
+    "ELASTICSEARCH_URL": "http://elasticsearch:9200",
+}
+
+DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash"}
+
+
+# ---------------------------------------------------------------------------------------
+# loading
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def deploy_yaml_files() -> list[Path]:
+    files = sorted({*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")})
+    return [COMPOSE_FILE, *files]
+
+
+def load_all(path: Path) -> list:
+    with path.open(encoding="utf-8") as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc is not None]
+
+
+def load_one(path: Path):
+    docs = load_all(path)
+    assert len(docs) == 1, f"{rel(path)}: expected one YAML document, found {len(docs)}"
+    return docs[0]
+
+
+@cache
+def compose() -> dict:
+    return load_one(COMPOSE_FILE)
+
+
+@cache
+def roadmap() -> dict:
+    """The commented ROADMAP block of docker-compose.yml, uncommented and parsed.
+
+    Inside the block, "##" lines are prose and a bare "#" is a blank line; every other line is
+    "# " followed by compose YAML, indented as it will be once uncommented.
+    """
+    lines = COMPOSE_FILE.read_text(encoding="utf-8").splitlines()
+    begins = [i for i, line in enumerate(lines) if line.lstrip().startswith(ROADMAP_BEGIN)]
+    ends = [i for i, line in enumerate(lines) if line.lstrip().startswith(ROADMAP_END)]
+    assert len(begins) == 1 and len(ends) == 1 and begins[0] < ends[0], (
+        f"docker-compose.yml needs exactly one '{ROADMAP_BEGIN}' ... '{ROADMAP_END}' block"
+    )
+    out = []
+    for n, line in enumerate(lines[begins[0] + 1 : ends[0]], start=begins[0] + 2):
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("##") or stripped in ("", "#"):
+            out.append("")
+        elif stripped.startswith("# "):
+            out.append(indent + stripped[2:])
+        else:
+            pytest.fail(f"docker-compose.yml:{n}: ROADMAP lines must be comments, got {line!r}")
+    parsed = yaml.safe_load(textwrap.dedent("\n".join(out))) or {}
+    assert isinstance(parsed, dict), "the ROADMAP block must be a mapping of services"
+    return parsed
+
+
+@cache
+def workspace_binaries() -> frozenset[str]:
+    cargo = shutil.which("cargo")
+    assert cargo, "cargo is not on PATH: needed for `cargo metadata` (it compiles nothing)"
+    proc = subprocess.run(
+        [cargo, "metadata", "--no-deps", "--format-version", "1", "--offline"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"cargo metadata failed:\n{proc.stderr}"
+    meta = json.loads(proc.stdout)
+    return frozenset(
+        target["name"]
+        for package in meta["packages"]
+        for target in package["targets"]
+        if "bin" in target["kind"]
+    )
+
+
+def depends_on_map(service: dict) -> dict[str, dict]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: {"condition": "service_started"} for name in deps}
+    return {name: (spec or {"condition": "service_started"}) for name, spec in deps.items()}
+
+
+def env_map(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def executables(command) -> set[str]:
+    """The programs a compose command/entrypoint runs (each command of an `sh -c` script)."""
+    if command is None:
+        return set()
+    if isinstance(command, str):
+        return script_executables(command)
+    if len(command) >= 3 and command[0] in SHELLS and command[1] == "-c":
+        return script_executables(command[2])
+    return {command[0]} if command else set()
+
+
+def script_executables(script: str) -> set[str]:
+    found = set()
+    for segment in re.split(r"&&|\|\||[;|\n]", script):
+        words = shlex.split(segment)
+        if words:
+            found.add(words[0])
+    return found
+
+
+def service_executables(services: dict) -> set[str]:
+    return {
+        exe
+        for svc in services.values()
+        for exe in executables(svc.get("command")) | executables(svc.get("entrypoint"))
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# every YAML
+
+
+@pytest.mark.parametrize("path", deploy_yaml_files(), ids=rel)
+def test_yaml_parses(path):
+    docs = load_all(path)
+    assert docs, f"{rel(path)} holds no YAML document"
+    for doc in docs:
+        assert isinstance(doc, dict), f"{rel(path)}: every document must be a mapping"
+
+
+# ---------------------------------------------------------------------------------------
+# docker-compose.yml
+
+
+def test_compose_is_compose_spec():
+    doc = compose()
+    assert "version" not in doc, "the compose spec has no top-level `version:`"
+    assert isinstance(doc.get("services"), dict) and doc["services"]
+
+
+def test_compose_has_infra_services_with_pinned_images():
+    services = compose()["services"]
+    missing = sorted(set(INFRA_IMAGES) - set(services))
+    assert not missing, f"docker-compose.yml lacks infra services {missing}"
+    for name, repo in INFRA_IMAGES.items():
+        image = services[name].get("image", "")
+        image_repo, _, tag = image.rpartition(":")
+        assert image_repo == repo, f"{name}: image {image!r}, expected {repo}:<tag>"
+        assert tag and tag != "latest", f"{name}: pin the image tag, got {image!r}"
+
+
+def test_compose_healthchecks_where_promised():
+    services = compose()["services"]
+    for name in sorted(HEALTHCHECKED):
+        hc = services[name].get("healthcheck")
+        assert hc and not hc.get("disable"), f"{name} has no healthcheck"
+        test = hc.get("test")
+        assert test and test not in (["NONE"], "NONE"), f"{name}: healthcheck without a test"
+
+
+def test_compose_kafka_is_single_node_kraft():
+    env = env_map(compose()["services"]["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "//localhost:29092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[key] == "1", f"kafka: {key} must be 1 on one broker"
+    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_compose_depends_on_targets_exist():
+    services = compose()["services"]
+    for name, svc in services.items():
+        for target, spec in depends_on_map(svc).items():
+            assert target in services, f"{name} depends on unknown service {target!r}"
+            condition = spec.get("condition", "service_started")
+            assert condition in DEPENDS_ON_CONDITIONS, f"{name} -> {target}: bad condition"
+            if condition == "service_healthy":
+                assert services[target].get("healthcheck"), (
+                    f"{name} waits for {target} to be healthy, but {target} has no healthcheck"
+                )
+
+
+def test_compose_paths_exist():
+    for name, svc in compose()["services"].items():
+        build = svc.get("build")
+        if build is not None:
+            if isinstance(build, str):
+                build = {"context": build}
+            context = ROOT / build.get("context", ".")
+            assert context.is_dir(), f"{name}: build context {context} does not exist"
+            dockerfile = context / build.get("dockerfile", "Dockerfile")
+            assert dockerfile.is_file(), f"{name}: dockerfile {dockerfile} does not exist"
+        for volume in svc.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source")
+            if source and source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: bind mount source {source} missing"
+
+
+def test_compose_topics_init():
+    svc = compose()["services"]["topics-init"]
+    assert svc.get("image") == "techpotli:dev"
+    assert svc.get("restart") == "no", "topics-init is a one-shot"
+    script = " ".join(svc["command"]) if isinstance(svc["command"], list) else svc["command"]
+    assert "techpotli topics apply" in script and "techpotli schemas register" in script
+    env = env_map(svc)
+    for key in ("KAFKA_BOOTSTRAP", "SCHEMA_REGISTRY_URL"):
+        assert env.get(key) == COMPOSE_ENV[key], f"topics-init: {key}"
+    deps = depends_on_map(svc)
+    for infra in ("kafka", "schema-registry"):
+        assert deps.get(infra, {}).get("condition") == "service_healthy"
+
+
+def test_compose_roadmap_block():
+    services = compose()["services"]
+    planned = roadmap()
+    duplicated = sorted(set(planned) & set(services))
+    assert not duplicated, f"in both services and the ROADMAP block: {duplicated}"
+    missing = sorted(PLANNED_SERVICES - set(planned) - set(services))
+    assert not missing, f"planned services neither in compose nor in the ROADMAP: {missing}"
+    known = set(services) | set(planned)
+    for name, svc in planned.items():
+        assert svc.get("image") == "techpotli:dev", f"{name}: runs the techpotli:dev image"
+        assert executables(svc.get("command")) == {name}, f"{name}: command runs {name}"
+        env = env_map(svc)
+        for key in ("KAFKA_BOOTSTRAP", "SCHEMA_REGISTRY_URL"):
+            assert key in env, f"{name}: missing {key}"
+        for key, value in COMPOSE_ENV.items():
+            if key in env:
+                assert env[key] == value, f"{name}: {key}={env[key]!r}, expected {value!r}"
+        for target in depends_on_map(svc):
+            assert target in known, f"{name} depends on unknown service {target!r}"
+    api = planned.get("techpotli-api") or services.get("techpotli-api")
+    assert set(COMPOSE_ENV) <= set(env_map(api)), "techpotli-api needs every shared setting"
+
+
+def test_every_workspace_binary_is_in_compose():
+    binaries = workspace_binaries()
+    assert "techpotli" in binaries, f"cargo metadata found no `techpotli` bin: {sorted(binaries)}"
+    covered = (
+        service_executables(compose()["services"])
+        | service_executables(roadmap())
+        | set(roadmap())
+    )
+    missing = sorted(binaries - DEV_ONLY_BINARIES - covered)
+    assert not missing, (
+        f"binaries not run by any docker-compose.yml service nor listed in its ROADMAP "
+        f"block: {missing}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# deploy/Dockerfile, .dockerignore
+
+
+def test_dockerfile_is_multi_stage_release_build():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    froms = re.findall(r"^\s*FROM\s+(\S+)", text, flags=re.MULTILINE | re.IGNORECASE)
+    assert len(froms) >= 2, f"deploy/Dockerfile needs a builder and a runtime stage: {froms}"
+    assert re.search(r"cargo build --release\b", text), "no `cargo build --release` line"
+    assert not re.search(r"^\s*ENTRYPOINT\b", text, flags=re.MULTILINE), (
+        "one image runs many binaries: no ENTRYPOINT, each container names its command"
+    )
+    assert re.search(r"^\s*CMD\b", text, flags=re.MULTILINE)
+    assert re.search(r"^\s*USER\s+(?!0\b|root\b)\S+", text, flags=re.MULTILINE), (
+        "the runtime stage runs as a non-root user"
+    )
+    # The builder's Rust must be the toolchain rust-toolchain.toml pins (major.minor).
+    channel = re.search(
+        r'^channel\s*=\s*"(\d+\.\d+)', (ROOT / "rust-toolchain.toml").read_text(), re.MULTILINE
+    )
+    rust = [image for image in froms if image.startswith("rust:")]
+    assert channel and rust, "expected a rust:<version> builder and a pinned channel"
+    assert rust[0].startswith(f"rust:{channel.group(1)}"), (
+        f"builder {rust[0]} does not match rust-toolchain.toml {channel.group(1)}"
+    )
+
+
+def test_dockerignore_keeps_build_output_out_of_the_context():
+    entries = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+    for entry in ("target", ".git", ".techpotli", ".venv", "__pycache__"):
+        assert entry in entries, f".dockerignore lacks {entry}"
+    for needed in ("vendor", "Cargo.lock", "rust-toolchain.toml"):
+        assert needed not in entries, f".dockerignore must not exclude {needed}: the build needs it"
+
+
+# ---------------------------------------------------------------------------------------
+# Prometheus and Grafana
+
+
+def test_prometheus_scrapes_itself_and_every_service():
+    config = load_one(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = [job["job_name"] for job in config["scrape_configs"]]
+    assert len(jobs) == len(set(jobs)), f"duplicate scrape jobs: {jobs}"
+    missing = sorted(({"prometheus"} | PLANNED_SERVICES) - set(jobs))
+    assert not missing, f"prometheus.yml lacks jobs {missing}"
+    for job in config["scrape_configs"]:
+        targets = [t for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
+        assert targets, f"job {job['job_name']} has no targets"
+        for target in targets:
+            assert re.fullmatch(r"[\w.-]+:\d+", target), f"{job['job_name']}: bad target {target}"
+
+
+def grafana_datasource_uids() -> set[str]:
+    uids = set()
+    for path in sorted((GRAFANA / "provisioning" / "datasources").glob("*.y*ml")):
+        for doc in load_all(path):
+            uids |= {ds["uid"] for ds in doc.get("datasources", [])}
+    return uids
+
+
+def dashboard_panels(panels: list) -> list:
+    out = []
+    for panel in panels:
+        out.append(panel)
+        out.extend(dashboard_panels(panel.get("panels", [])))  # collapsed rows nest panels
+    return out
+
+
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+
+
+def test_grafana_has_dashboards():
+    assert (GRAFANA / "dashboards" / "techpotli-broker.json") in DASHBOARDS
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=rel)
+def test_grafana_dashboard(path):
+    dash = json.loads(path.read_text(encoding="utf-8"))
+    assert dash.get("uid") and dash.get("title")
+    uids = grafana_datasource_uids()
+    panels = [p for p in dashboard_panels(dash.get("panels", [])) if p.get("type") != "row"]
+    assert panels, f"{rel(path)} has no panels"
+    ids = [p.get("id") for p in panels]
+    assert len(ids) == len(set(ids)), f"{rel(path)}: duplicate panel ids"
+    for panel in panels:
+        targets = panel.get("targets") or []
+        assert targets, f"{rel(path)}: panel {panel.get('title')!r} has no targets"
+        for target in targets:
+            assert (target.get("expr") or "").strip(), (
+                f"{rel(path)}: panel {panel.get('title')!r} has a target without expr"
+            )
+        ds = panel.get("datasource") or {}
+        assert ds.get("uid") in uids, (
+            f"{rel(path)}: panel {panel.get('title')!r} uses datasource {ds!r}, "
+            f"provisioned uids are {sorted(uids)}"
+        )
+
+
+def test_broker_dashboard_covers_the_broker_metrics():
+    dash = json.loads((GRAFANA / "dashboards" / "techpotli-broker.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard_panels(dash["panels"]) for t in p["targets"])
+    for metric in (
+        "broker_requests_total",
+        "broker_request_seconds_bucket",
+        "broker_connections",
+        "broker_produce_bytes_total",
+        "broker_fetch_bytes_total",
+    ):
+        assert metric in exprs, f"techpotli-broker.json has no panel for {metric}"
+    assert "Apache Kafka" in dash.get("description", "")
+
+
+def test_grafana_provisioning_matches_compose_mounts():
+    grafana = compose()["services"]["grafana"]
+    mounts = {}
+    for volume in grafana["volumes"]:
+        source, target = volume.split(":")[:2]
+        mounts[(ROOT / source).resolve()] = target
+    assert mounts.get((GRAFANA / "provisioning").resolve()) == "/etc/grafana/provisioning"
+    dashboards_target = mounts.get((GRAFANA / "dashboards").resolve())
+    providers = load_one(GRAFANA / "provisioning" / "dashboards" / "dashboards.yml")["providers"]
+    paths = {p["options"]["path"] for p in providers}
+    assert dashboards_target in paths, (
+        f"grafana mounts deploy/grafana/dashboards at {dashboards_target}, providers read {paths}"
+    )
+    datasources = load_one(GRAFANA / "provisioning" / "datasources" / "prometheus.yml")
+    urls = {ds["url"] for ds in datasources["datasources"]}
+    assert "http://prometheus:9090" in urls
+
+
+# ---------------------------------------------------------------------------------------
+# deploy/k8s
+
+
+def test_k8s_kustomization_resources():
+    kustomization = load_one(K8S / "kustomization.yaml")
+    assert kustomization.get("namespace") == "techpotli"
+    resources = kustomization.get("resources") or []
+    assert "keda-scaledobject.example.yaml" not in resources, "the KEDA file is an example"
+    kinds = {}
+    for resource in resources:
+        path = K8S / resource
+        assert path.is_file(), f"kustomization.yaml lists missing {resource}"
+        for doc in load_all(path):
+            assert doc.get("apiVersion") and doc.get("kind"), f"{resource}: not a k8s object"
+            assert (doc.get("metadata") or {}).get("name"), f"{resource}: no metadata.name"
+            kinds.setdefault(doc["kind"], []).append(doc)
+    assert {"Namespace", "ConfigMap", "Job"} <= set(kinds), f"kinds: {sorted(kinds)}"
+    assert kinds["Namespace"][0]["metadata"]["name"] == "techpotli"
+
+    configmaps = {cm["metadata"]["name"]: cm for cm in kinds["ConfigMap"]}
+    for cm in configmaps.values():
+        assert "DATABASE_URL" not in cm.get("data", {}), "DATABASE_URL belongs in a Secret"
+    env = next(iter(configmaps.values()))["data"]
+    for key in ("KAFKA_BOOTSTRAP", "SCHEMA_REGISTRY_URL", "REDIS_URL", "ELASTICSEARCH_URL"):
+        assert env.get(key), f"the shared ConfigMap lacks {key}"
+
+    job = next(j for j in kinds["Job"] if "topics-init" in j["metadata"]["name"])
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    script = " ".join(container["command"])
+    assert "techpotli topics apply" in script and "techpotli schemas register" in script
+    refs = {src["configMapRef"]["name"] for src in container.get("envFrom", []) if "configMapRef" in src}
+    assert refs and refs <= set(configmaps), f"Job envFrom {refs}, ConfigMaps {set(configmaps)}"
+
+
+def test_k8s_keda_example():
+    scaled = load_one(K8S / "keda-scaledobject.example.yaml")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1" and scaled["kind"] == "ScaledObject"
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == "techpotli-inventory"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 6)
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["consumerGroup"] == "techpotli-inventory"
+    assert str(trigger["metadata"]["lagThreshold"]) == "1000"
+    assert (K8S / "README.md").is_file()
