@@ -23,9 +23,9 @@ const TXN_BATCH: u64 = 10_000;
 
 #[derive(Debug, Args)]
 pub struct BrokerBench {
-    /// Use this broker instead of starting the embedded one.
-    #[arg(long, env = "KAFKA_BOOTSTRAP")]
-    bootstrap: Option<String>,
+    /// Measure the cluster at `--bootstrap` instead of an embedded broker started in-process.
+    #[arg(long)]
+    external: bool,
     /// Records per phase.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
@@ -271,24 +271,25 @@ fn copy_phase(
     })
 }
 
-pub fn run(b: &BrokerBench) -> anyhow::Result<()> {
+pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let embedded = match &b.bootstrap {
-        Some(_) => None,
-        None => Some(
+    let embedded = if b.external {
+        None
+    } else {
+        Some(
             rt.block_on(techpotli_kafka::start(techpotli_kafka::BrokerConfig {
                 data_dir: b.data_dir.clone(),
                 ..techpotli_kafka::BrokerConfig::default()
             }))?,
-        ),
+        )
     };
-    let bootstrap = b
-        .bootstrap
-        .clone()
-        .unwrap_or_else(|| embedded.as_ref().expect("started").bootstrap());
+    let bootstrap = embedded.as_ref().map_or_else(
+        || external_bootstrap.to_owned(),
+        techpotli_kafka::BrokerHandle::bootstrap,
+    );
     let run_id = std::process::id();
     let (input, plain_out, txn_out) = (
         format!("bench.input-{run_id}"),

@@ -3,6 +3,8 @@
 
 mod broker;
 
+pub use broker::BrokerBench;
+
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -14,9 +16,9 @@ pub enum BenchCommand {
     Broker(broker::BrokerBench),
 }
 
-pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
-        BenchCommand::Broker(b) => broker::run(&b),
+        BenchCommand::Broker(b) => broker::run(&b, bootstrap),
     }
 }
 

@@ -1,0 +1,156 @@
+//! `techpotli dev`: the whole pipeline on one machine, in one process — the embedded broker
+//! (data under `./.techpotli/`), the schema registry, the topic catalogue applied, every schema
+//! registered — then every component that exists. Stops cleanly on Ctrl-C / SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::{schemas_cmd, topics_cmd};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where the broker keeps its data.
+    #[arg(long, env = "TECHPOTLI_DATA_DIR", default_value = ".techpotli")]
+    data_dir: PathBuf,
+    /// Kafka listener of the embedded broker (port 0 picks a free one).
+    #[arg(long, env = "TECHPOTLI_KAFKA_LISTEN", default_value = "127.0.0.1:9092")]
+    kafka_listen: SocketAddr,
+    /// Listener of the embedded schema registry.
+    #[arg(
+        long,
+        env = "TECHPOTLI_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    registry_listen: SocketAddr,
+    /// MariaDB/MySQL the sinks will use.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "mysql://root@127.0.0.1:3306/techpotli"
+    )]
+    database_url: String,
+    /// Redis the sinks and the API will use.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+}
+
+/// `host:port` of a `scheme://[user@]host:port[/...]` URL.
+fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, hp)| hp)
+            .to_owned(),
+    )
+}
+
+/// Connects and, for Redis, expects `+PONG` to `PING`.
+async fn probe(url: &str, redis: bool) -> Result<(), String> {
+    let addr = host_port(url).ok_or_else(|| format!("cannot parse {url}"))?;
+    let mut s = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr))
+        .await
+        .map_err(|_| format!("{addr}: timed out"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    if redis {
+        s.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .map_err(|_| "no reply to PING".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if !buf[..n].starts_with(b"+PONG") {
+            return Err(format!("{addr}: unexpected reply to PING"));
+        }
+    }
+    Ok(())
+}
+
+async fn check_services(args: &DevArgs) {
+    for (name, url, redis) in [
+        ("MariaDB", &args.database_url, false),
+        ("Redis", &args.redis_url, true),
+    ] {
+        match probe(url, redis).await {
+            Ok(()) => println!("  ok     {name} at {url}"),
+            Err(e) => println!(
+                "  WARN   {name} is not reachable at {url} ({e}).\n         Start it with `scripts/ensure-services.sh` (installs and starts MariaDB and Redis),\n         or point {} at a running server. Sinks and the API need it once they land.",
+                if redis { "REDIS_URL" } else { "DATABASE_URL" }
+            ),
+        }
+    }
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
+    println!(
+        "techpotli dev: starting the pipeline (data in {})",
+        args.data_dir.display()
+    );
+    check_services(&args).await;
+    let broker = techpotli_kafka::start(techpotli_kafka::BrokerConfig {
+        listen: args.kafka_listen,
+        data_dir: Some(args.data_dir.join("broker")),
+        ..techpotli_kafka::BrokerConfig::default()
+    })
+    .await?;
+    let bootstrap = broker.bootstrap();
+    println!("  ok     Kafka broker at {bootstrap}");
+    let registry = techpotli_registry::start(techpotli_registry::RegistryConfig {
+        listen: args.registry_listen,
+        ..techpotli_registry::RegistryConfig::new(bootstrap.clone())
+    })
+    .await?;
+    println!("  ok     schema registry at {}", registry.url());
+    let report = techpotli_topics::apply::apply(
+        &topics_cmd::admin(&bootstrap)?,
+        techpotli_topics::catalogue(),
+        false,
+    )
+    .await?;
+    topics_cmd::print_report(&report, false);
+    schemas_cmd::register(&registry.url()).await?;
+    println!("\ntechpotli dev ready");
+    println!("  KAFKA_BOOTSTRAP={bootstrap}");
+    println!("  SCHEMA_REGISTRY_URL={}", registry.url());
+    println!("  try: techpotli topics list   |   techpotli tail orders.placed --follow");
+    println!("Ctrl-C stops everything.");
+    shutdown_signal().await?;
+    println!("techpotli dev: stopping");
+    registry.shutdown().await;
+    broker.shutdown().await;
+    println!("techpotli dev: stopped");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn host_port_handles_users_paths_and_plain_urls() {
+        assert_eq!(
+            host_port("mysql://root@127.0.0.1:3306/techpotli").as_deref(),
+            Some("127.0.0.1:3306")
+        );
+        assert_eq!(
+            host_port("redis://127.0.0.1:6379").as_deref(),
+            Some("127.0.0.1:6379")
+        );
+        assert_eq!(host_port("nonsense"), None);
+    }
+}
