@@ -138,6 +138,16 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         "{line}"
     );
 
+    // A registered schema the working tree can no longer read makes `schemas check` fail.
+    register_breaking_order_schema(&registry);
+    let check = techpotli(&["schemas", "check"], &bootstrap, &registry);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("BREAKING  orders.placed-value") && text.contains("1 breaking"),
+        "{text}"
+    );
+
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -159,6 +169,36 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         "{}",
         seen.join("\n")
     );
+}
+
+/// Registers (with checks off, then back on) an `orders.placed` schema whose `order_id` is a
+/// long: the working tree's string `order_id` cannot read data written with it.
+fn register_breaking_order_schema(registry: &str) {
+    let subject = format!("{registry}/config/orders.placed-value");
+    let breaking = r#"{"type":"record","name":"OrderPlaced","namespace":"com.techpotli.orders","fields":[{"name":"order_id","type":"long"}]}"#;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let put = |level: &'static str| {
+            http.put(&subject)
+                .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                .body(serde_json::json!({"compatibility": level}).to_string())
+                .send()
+        };
+        assert!(put("NONE").await.unwrap().status().is_success());
+        let resp = http
+            .post(format!("{registry}/subjects/orders.placed-value/versions"))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .body(serde_json::json!({"schema": breaking}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        assert!(put("BACKWARD").await.unwrap().status().is_success());
+    });
 }
 
 /// Produces one Avro-encoded order through the codec, keyed by its order id.

@@ -4,12 +4,13 @@
 //!
 //! # Layout
 //! - [`catalogue`]: parsing and validation of `topics.toml` (co-partition groups, names).
-//! - [`names`]: one constant per topic.
+//! - [`names`]: one constant per topic; [`typed`]: each bound to its value type.
 //! - [`apply`]: make a cluster match the catalogue (create, fix configs, report drift).
 
 pub mod apply;
 pub mod catalogue;
 pub mod names;
+pub mod typed;
 
 use std::sync::LazyLock;
 
