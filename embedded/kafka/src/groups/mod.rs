@@ -5,6 +5,7 @@
 //! relayed as-is, exactly as Kafka does for client-side assignors.
 
 mod membership;
+mod protocol;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
-pub use membership::{JoinArgs, JoinReply, Reply, SyncReply};
+pub use protocol::{JoinArgs, JoinReply, Reply, SyncReply};
 
 /// Topic-partition key used for offsets.
 pub type Tp = (String, i32);

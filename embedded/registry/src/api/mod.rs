@@ -14,15 +14,21 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::compat::{self, Level};
+use crate::compat;
+
+mod levels;
 use crate::errors::ApiError;
-use crate::state::{ConfigValue, Key, SchemaValue, State};
+use crate::state::{Key, SchemaValue, State};
 use crate::store::Store;
+use levels::{
+    compatibility, delete_subject_config, get_config, get_subject_config, put_config,
+    put_subject_config,
+};
 
 /// Content type of every response, as Confluent's clients expect.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
-type Shared = AxState<Arc<Store>>;
+pub(crate) type Shared = AxState<Arc<Store>>;
 
 fn reply(status: StatusCode, body: &Value) -> Response {
     (
@@ -33,7 +39,7 @@ fn reply(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn ok(body: &Value) -> Response {
+pub(crate) fn ok(body: &Value) -> Response {
     reply(StatusCode::OK, body)
 }
 
@@ -41,12 +47,12 @@ fn ok(body: &Value) -> Response {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 #[allow(clippy::struct_excessive_bools)]
-struct Flags {
-    deleted: bool,
-    permanent: bool,
-    verbose: bool,
+pub(crate) struct Flags {
+    pub(crate) deleted: bool,
+    pub(crate) permanent: bool,
+    pub(crate) verbose: bool,
     #[serde(rename = "defaultToGlobal")]
-    default_to_global: bool,
+    pub(crate) default_to_global: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,17 +66,17 @@ struct SchemaRequest {
 }
 
 /// A parsed candidate schema and its canonical text (key-sorted, minified JSON).
-struct Candidate {
-    schema: Schema,
-    canonical: String,
+pub(crate) struct Candidate {
+    pub(crate) schema: Schema,
+    pub(crate) canonical: String,
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::unprocessable(42201, format!("Invalid request body: {e}")))
 }
 
-fn candidate(body: &[u8]) -> Result<Candidate, ApiError> {
+pub(crate) fn candidate(body: &[u8]) -> Result<Candidate, ApiError> {
     let req: SchemaRequest = parse_body(body)?;
     if req
         .schema_type
@@ -96,12 +102,12 @@ fn candidate(body: &[u8]) -> Result<Candidate, ApiError> {
     })
 }
 
-fn parse_stored(text: &str) -> Schema {
+pub(crate) fn parse_stored(text: &str) -> Schema {
     Schema::parse_str(text).expect("stored schemas were validated at registration")
 }
 
 /// Resolves `latest`/`-1`/a positive number to a registered version of `subject`.
-fn resolve_version(
+pub(crate) fn resolve_version(
     state: &State,
     subject: &str,
     version: &str,
@@ -382,108 +388,6 @@ async fn delete_version(
     };
     delete_versions(&store, &subject, &targets, f.permanent).await?;
     Ok(ok(&json!(n)))
-}
-
-async fn compatibility(
-    AxState(store): Shared,
-    Path((subject, version)): Path<(String, String)>,
-    Query(f): Query<Flags>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let c = candidate(&body)?;
-    let state = store.read();
-    let level = state.level_for(&subject);
-    let existing: Vec<Schema> = if version == "latest" || version == "-1" {
-        resolve_version(&state, &subject, &version, false)?;
-        state
-            .live_versions(&subject)
-            .iter()
-            .map(|(_, v)| parse_stored(&v.schema))
-            .collect()
-    } else {
-        let n = resolve_version(&state, &subject, &version, false)?;
-        vec![parse_stored(&state.subjects[&subject][&n].schema)]
-    };
-    let reasons = compat::check(level, &c.schema, &existing);
-    let mut body = json!({"is_compatible": reasons.is_empty()});
-    if f.verbose {
-        body["messages"] = json!(reasons);
-    }
-    Ok(ok(&body))
-}
-
-#[derive(Debug, Deserialize)]
-struct ConfigRequest {
-    compatibility: String,
-}
-
-async fn write_level(
-    store: &Store,
-    subject: Option<String>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let req: ConfigRequest = parse_body(body)?;
-    let level = Level::parse(&req.compatibility)
-        .ok_or_else(|| ApiError::invalid_compatibility(&req.compatibility))?;
-    let value = serde_json::to_vec(&ConfigValue {
-        compatibility_level: level,
-    })
-    .map_err(ApiError::store)?;
-    store
-        .write(&Key::Config { subject, magic: 0 }, Some(value))
-        .await
-        .map_err(ApiError::store)?;
-    Ok(ok(&json!({"compatibility": level})))
-}
-
-async fn get_config(AxState(store): Shared) -> Response {
-    ok(&json!({"compatibilityLevel": store.read().global_level.unwrap_or_default()}))
-}
-
-async fn put_config(AxState(store): Shared, body: Bytes) -> Result<Response, ApiError> {
-    write_level(&store, None, &body).await
-}
-
-async fn get_subject_config(
-    AxState(store): Shared,
-    Path(subject): Path<String>,
-    Query(f): Query<Flags>,
-) -> Result<Response, ApiError> {
-    let state = store.read();
-    match state.subject_levels.get(&subject) {
-        Some(l) => Ok(ok(&json!({"compatibilityLevel": l}))),
-        None if f.default_to_global => Ok(ok(
-            &json!({"compatibilityLevel": state.global_level.unwrap_or_default()}),
-        )),
-        None => Err(ApiError::subject_level_not_configured(&subject)),
-    }
-}
-
-async fn put_subject_config(
-    AxState(store): Shared,
-    Path(subject): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    write_level(&store, Some(subject), &body).await
-}
-
-async fn delete_subject_config(
-    AxState(store): Shared,
-    Path(subject): Path<String>,
-) -> Result<Response, ApiError> {
-    let previous = store.read().subject_levels.get(&subject).copied();
-    let previous = previous.ok_or_else(|| ApiError::subject_level_not_configured(&subject))?;
-    store
-        .write(
-            &Key::Config {
-                subject: Some(subject),
-                magic: 0,
-            },
-            None,
-        )
-        .await
-        .map_err(ApiError::store)?;
-    Ok(ok(&json!({"compatibilityLevel": previous})))
 }
 
 async fn mode() -> Response {
