@@ -1,6 +1,6 @@
 //! The topic catalogue: `topics.toml` is the single place topic names, partitioning, cleanup,
 //! schemas and owners are declared. Code refers to topics through the constants in [`names`]
-//! (checked against the catalogue by a test), never by bare strings.
+//! and [`typed`] (checked against the catalogue by a test), never by bare strings.
 //!
 //! # Layout
 //! - [`catalogue`]: parsing and validation of `topics.toml` (co-partition groups, names).
