@@ -118,4 +118,17 @@ mod tests {
             .collect();
         assert_eq!(typed, catalogue);
     }
+
+    #[test]
+    fn every_value_schema_file_exists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/avro");
+        for t in &crate::catalogue().topics {
+            assert!(
+                dir.join(&t.value_schema).is_file(),
+                "{}: missing schemas/avro/{}",
+                t.name,
+                t.value_schema
+            );
+        }
+    }
 }
