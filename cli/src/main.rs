@@ -51,6 +51,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `techpotli tail ... | head` must end quietly when the reader goes away, like other Unix
+    // tools, instead of panicking on a broken pipe.
+    sigpipe::reset();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
