@@ -1,0 +1,88 @@
+//! `RunningTotal`: the reference processor of the runtime's own tests, example binary and
+//! (later) benchmark. It keeps a per-key sum in a store and emits every new sum, so any lost
+//! or duplicated input shows up as a gap or a repeat in the output sequence of a key.
+
+use crate::processor::{Context, InputRecord, ProcessError, Processor};
+
+/// The store holding the totals.
+pub const TOTALS: &str = "totals";
+
+/// Sums big-endian `u64` values per key into store [`TOTALS`] and emits each new total
+/// (big-endian `u64`) under the same key to `output`. A value that is not 8 bytes or a record
+/// without a key breaks its invariant and is dead-lettered.
+#[derive(Debug, Clone)]
+pub struct RunningTotal {
+    pub output: String,
+}
+
+impl Processor for RunningTotal {
+    fn stores(&self) -> Vec<String> {
+        vec![TOTALS.to_owned()]
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record
+            .key
+            .ok_or_else(|| ProcessError::Invariant("record has no key".into()))?;
+        let value = record.value.unwrap_or_default();
+        let add: [u8; 8] = value.as_slice().try_into().map_err(|_| {
+            ProcessError::Invariant(format!("value must be 8 bytes, got {}", value.len()))
+        })?;
+        let store = ctx.store(TOTALS)?;
+        let total = store.get::<u64>(&key)?.unwrap_or(0) + u64::from_be_bytes(add);
+        store.put(&key, &total);
+        ctx.emit(
+            &self.output,
+            Some(&key),
+            Some(&total.to_be_bytes()),
+            Vec::new(),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{RecordMetadata, test_stores};
+
+    fn record(key: &str, value: &[u8]) -> InputRecord {
+        InputRecord {
+            key: Some(key.as_bytes().to_vec()),
+            value: Some(value.to_vec()),
+            meta: RecordMetadata {
+                topic: "in".into(),
+                partition: 0,
+                offset: 0,
+                timestamp: None,
+                headers: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn sums_per_key_and_rejects_bad_values() {
+        let mut p = RunningTotal {
+            output: "out".into(),
+        };
+        let mut stores = test_stores(&[TOTALS]);
+        let mut emits = Vec::new();
+        for (k, v) in [("a", 2u64), ("b", 5), ("a", 3)] {
+            let r = record(k, &v.to_be_bytes());
+            let meta = r.meta.clone();
+            p.process(r, &mut Context::for_test(&mut stores, &mut emits, &meta))
+                .unwrap();
+        }
+        let totals: Vec<u64> = emits
+            .iter()
+            .map(|e| u64::from_be_bytes(e.value.clone().unwrap().try_into().unwrap()))
+            .collect();
+        assert_eq!(totals, vec![2, 5, 5]);
+        let r = record("a", b"bad");
+        let meta = r.meta.clone();
+        let err = p
+            .process(r, &mut Context::for_test(&mut stores, &mut emits, &meta))
+            .unwrap_err();
+        assert_eq!(err.dlq_class(), Some("invariant"));
+    }
+}

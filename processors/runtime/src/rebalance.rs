@@ -1,0 +1,74 @@
+//! Rebalance callbacks. librdkafka runs them inside `consumer.poll` on the loop thread; the
+//! loop never polls while a transaction is open, so there is nothing to commit or abort here.
+//! The callback only records what changed; the loop applies it (drop state, restore) right
+//! after `poll` returns and before it processes any record of a new partition.
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use std::sync::Mutex;
+
+/// A (topic, partition) pair.
+pub type Tp = (String, i32);
+
+/// An assignment change seen by the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    Assigned(Vec<Tp>),
+    /// `lost`: the group took the partitions away (session expiry) rather than asking.
+    Revoked {
+        partitions: Vec<Tp>,
+        lost: bool,
+    },
+}
+
+/// The consumer context: a queue of [`RebalanceEvent`]s.
+#[derive(Default)]
+pub struct RuntimeContext {
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+impl RuntimeContext {
+    /// Events since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<RebalanceEvent> {
+        std::mem::take(&mut *self.events.lock().expect("rebalance events lock"))
+    }
+}
+
+fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for RuntimeContext {}
+
+impl ConsumerContext for RuntimeContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let lost = consumer.assignment_lost();
+            tracing::info!(partitions = tpl.count(), lost, "partitions revoked");
+            self.events
+                .lock()
+                .expect("rebalance events lock")
+                .push(RebalanceEvent::Revoked {
+                    partitions: tps(tpl),
+                    lost,
+                });
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.events
+                    .lock()
+                    .expect("rebalance events lock")
+                    .push(RebalanceEvent::Assigned(tps(tpl)));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! In-memory key–value state stores, one per (store name, task) where a task is an input
+//! partition number, with a write journal so the runtime can (a) undo a record's or a whole
+//! batch's changes when it is dead-lettered or its transaction aborts and (b) find the keys to
+//! write to the changelog at commit.
+//!
+//! Memory bound: a store holds every live key of its partition in memory (a `HashMap` of byte
+//! vectors) plus, during one batch, one journal entry per write. Size stores for the key space
+//! of the partitions an instance owns; there is no spill to disk in this increment.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::processor::ProcessError;
+
+/// Stable binary encoding of a store value: the runtime frames the body with a leading version
+/// byte ([`StoreCodec::VERSION`]) so a later version of a type can still read old state from
+/// the changelog (`decode` receives the version it was written with).
+///
+/// This is deliberately distinct from `techpotli_schemas::Codec` (Avro over the registry):
+/// state is private to one app, so a registry round trip per store read would be waste.
+pub trait StoreCodec: Sized {
+    /// Version written in front of every encoded value.
+    const VERSION: u8;
+    /// Appends the value's body (without the version byte) to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Decodes a body written with `version`.
+    fn decode(version: u8, body: &[u8]) -> Result<Self, String>;
+}
+
+/// Frames `value` as `[version][body]`.
+pub fn encode_value<V: StoreCodec>(value: &V) -> Vec<u8> {
+    let mut out = vec![V::VERSION];
+    value.encode(&mut out);
+    out
+}
+
+/// Reads a `[version][body]` frame.
+pub fn decode_value<V: StoreCodec>(bytes: &[u8]) -> Result<V, String> {
+    let (&version, body) = bytes.split_first().ok_or("empty state value")?;
+    V::decode(version, body)
+}
+
+fn fixed<const N: usize>(version: u8, body: &[u8], expected: u8) -> Result<[u8; N], String> {
+    if version != expected {
+        return Err(format!("unknown state version {version}"));
+    }
+    body.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", body.len()))
+}
+
+impl StoreCodec for u64 {
+    const VERSION: u8 = 1;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn decode(version: u8, body: &[u8]) -> Result<Self, String> {
+        fixed::<8>(version, body, Self::VERSION).map(u64::from_be_bytes)
+    }
+}
+
+impl StoreCodec for i64 {
+    const VERSION: u8 = 1;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn decode(version: u8, body: &[u8]) -> Result<Self, String> {
+        fixed::<8>(version, body, Self::VERSION).map(i64::from_be_bytes)
+    }
+}
+
+impl StoreCodec for Vec<u8> {
+    const VERSION: u8 = 1;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn decode(version: u8, body: &[u8]) -> Result<Self, String> {
+        if version != Self::VERSION {
+            return Err(format!("unknown state version {version}"));
+        }
+        Ok(body.to_vec())
+    }
+}
+
+impl StoreCodec for String {
+    const VERSION: u8 = 1;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn decode(version: u8, body: &[u8]) -> Result<Self, String> {
+        let bytes = Vec::<u8>::decode(version, body)?;
+        String::from_utf8(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// One partition of one named store.
+#[derive(Debug, Default)]
+pub struct KeyValueStore {
+    name: String,
+    data: HashMap<Vec<u8>, Vec<u8>>,
+    /// (key, value before the write) for every write since the last commit, in order.
+    journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl KeyValueStore {
+    pub(crate) fn new(name: &str, data: HashMap<Vec<u8>, Vec<u8>>) -> Self {
+        Self {
+            name: name.to_owned(),
+            data,
+            journal: Vec::new(),
+        }
+    }
+
+    /// The store's name (as declared by the processor).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The value under `key`, decoded. A value that does not decode is corrupt state, which
+    /// is fatal ([`ProcessError::State`]) rather than a dead-letter: the record is fine.
+    pub fn get<V: StoreCodec>(&self, key: impl AsRef<[u8]>) -> Result<Option<V>, ProcessError> {
+        self.get_raw(key.as_ref())
+            .map(|bytes| {
+                decode_value(bytes).map_err(|e| {
+                    ProcessError::State(format!("store {}: corrupt value: {e}", self.name))
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores `value` under `key`.
+    pub fn put<V: StoreCodec>(&mut self, key: impl AsRef<[u8]>, value: &V) {
+        self.put_raw(key.as_ref().to_vec(), encode_value(value));
+    }
+
+    /// Removes `key` (a tombstone in the changelog). Returns whether it was present.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> bool {
+        let key = key.as_ref().to_vec();
+        let old = self.data.remove(&key);
+        let present = old.is_some();
+        self.journal.push((key, old));
+        present
+    }
+
+    /// The raw (framed) bytes under `key`.
+    pub fn get_raw(&self, key: &[u8]) -> Option<&[u8]> {
+        self.data.get(key).map(Vec::as_slice)
+    }
+
+    /// Stores raw (already framed) bytes.
+    pub fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let old = self.data.insert(key.clone(), value);
+        self.journal.push((key, old));
+    }
+
+    /// Iterates over all (key, raw value) pairs, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.data.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// Journal length: a mark to roll back to.
+    pub(crate) fn mark(&self) -> usize {
+        self.journal.len()
+    }
+
+    /// Undoes every write after `mark`, newest first.
+    pub(crate) fn rollback_to(&mut self, mark: usize) {
+        while self.journal.len() > mark {
+            let (key, old) = self.journal.pop().expect("len > mark");
+            match old {
+                Some(v) => self.data.insert(key, v),
+                None => self.data.remove(&key),
+            };
+        }
+    }
+
+    /// Keys written since the last commit with their current value (`None`: deleted), each
+    /// once: what goes to the changelog.
+    pub(crate) fn dirty(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+        let mut seen = HashSet::new();
+        self.journal
+            .iter()
+            .filter(|(k, _)| seen.insert(k.as_slice()))
+            .map(|(k, _)| (k.as_slice(), self.get_raw(k)))
+            .collect()
+    }
+
+    /// The transaction committed: the journal is no longer needed.
+    pub(crate) fn clear_journal(&mut self) {
+        self.journal.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_framed_with_a_version_byte() {
+        assert_eq!(encode_value(&7u64), vec![1, 0, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(decode_value::<u64>(&encode_value(&7u64)), Ok(7));
+        assert_eq!(
+            decode_value::<String>(&encode_value(&"hé".to_owned())),
+            Ok("hé".into())
+        );
+        assert!(decode_value::<u64>(&[2, 0, 0, 0, 0, 0, 0, 0, 7]).is_err());
+        assert!(decode_value::<u64>(&[]).is_err());
+    }
+
+    #[test]
+    fn rollback_restores_previous_values_and_dirty_lists_each_key_once() {
+        let mut s = KeyValueStore::new("s", HashMap::from([(b"a".to_vec(), encode_value(&1u64))]));
+        s.put("a", &2u64);
+        let mark = s.mark();
+        s.put("b", &3u64);
+        s.delete("a");
+        s.put("b", &4u64);
+        assert_eq!(s.dirty().len(), 2);
+        assert_eq!(s.get::<u64>("a").unwrap(), None);
+        s.rollback_to(mark);
+        assert_eq!(s.get::<u64>("a").unwrap(), Some(2));
+        assert_eq!(s.get::<u64>("b").unwrap(), None);
+        s.rollback_to(0);
+        assert_eq!(s.get::<u64>("a").unwrap(), Some(1));
+        assert!(s.dirty().iter().all(|(k, _)| *k == b"a"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Shared harness: an in-process broker on its own runtime, rdkafka clients, child processes
+//! and the checks on `RunningTotal` output.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use techpotli_kafka::{BrokerConfig, BrokerHandle};
+
+/// A broker running on a runtime of its own, so tests can block in rdkafka calls freely.
+pub struct TestBroker {
+    pub bootstrap: String,
+    rt: Option<tokio::runtime::Runtime>,
+    handle: Option<BrokerHandle>,
+}
+
+impl TestBroker {
+    pub fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt
+            .block_on(techpotli_kafka::start(BrokerConfig::default()))
+            .expect("broker starts");
+        Self {
+            bootstrap: handle.bootstrap(),
+            rt: Some(rt),
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let (Some(rt), Some(h)) = (self.rt.as_ref(), self.handle.take()) {
+            rt.block_on(h.shutdown());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let res = rt
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .expect("create_topics request");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+pub fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// Produces (key, value) pairs and waits until all are acknowledged.
+pub fn produce(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+) {
+    for (k, v) in records {
+        let mut rec = BaseRecord::to(topic).key(k).payload(v);
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(30))
+        .expect("input acknowledged");
+}
+
+/// `u64` big-endian, the demo's value format.
+pub fn be(v: u64) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+/// Reads `topic` from the start (read_committed) until `want` records arrived, then for
+/// `quiet` more to catch anything extra (duplicates).
+pub fn read_all(bootstrap: &str, topic: &str, want: usize, quiet: Duration) -> Vec<OwnedMessage> {
+    read_all_with(bootstrap, topic, want, quiet, "read_committed")
+}
+
+/// [`read_all`] with the given `isolation.level`.
+pub fn read_all_with(
+    bootstrap: &str,
+    topic: &str,
+    want: usize,
+    quiet: Duration,
+    isolation: &str,
+) -> Vec<OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("verify"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while Instant::now() < deadline && (out.len() < want || last.elapsed() < quiet) {
+        if let Some(r) = c.poll(Duration::from_millis(100)) {
+            out.push(r.expect("consume").detach());
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// Totals emitted per key, in output order.
+pub fn totals_by_key(msgs: &[OwnedMessage]) -> BTreeMap<String, Vec<u64>> {
+    let mut by_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for m in msgs {
+        let key = String::from_utf8_lossy(m.key().expect("key")).into_owned();
+        let v = u64::from_be_bytes(m.payload().expect("value").try_into().expect("8 bytes"));
+        by_key.entry(key).or_default().push(v);
+    }
+    by_key
+}
+
+/// Asserts every key's totals are exactly `1..=n` (inputs of value 1): no gap, no duplicate.
+pub fn assert_prefix_sums(
+    by_key: &BTreeMap<String, Vec<u64>>,
+    expected_per_key: &BTreeMap<String, u64>,
+) {
+    assert_eq!(by_key.len(), expected_per_key.len(), "keys with output");
+    for (k, n) in expected_per_key {
+        let got = &by_key[k];
+        let want: Vec<u64> = (1..=*n).collect();
+        if got != &want {
+            let dups = got.len() as i64 - *n as i64;
+            panic!(
+                "key {k}: {} totals (expected {n}, diff {dups}); first mismatch at {:?}",
+                got.len(),
+                got.iter().zip(&want).position(|(a, b)| a != b)
+            );
+        }
+    }
+}
+
+/// Path of an example binary built alongside the tests (`cargo test` builds examples).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {} (plain `cargo test -p techpotli-runtime` builds examples; `--test crash` alone does not)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped. Output is discarded so a full pipe can
+/// never stall it.
+pub struct ChildProc(pub Child);
+
+impl ChildProc {
+    pub fn spawn(bin: &PathBuf, args: &[&str]) -> Self {
+        Self::spawn_env(bin, args, &[])
+    }
+
+    pub fn spawn_env(bin: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child");
+        Self(child)
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Waits until `f` holds, panicking with `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sum of the offsets group `group` committed on `topic` (how far it has got).
+pub fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        // read_committed (librdkafka's default) asks for stable offsets (KIP-447) and so
+        // waits while a killed instance's transaction with offsets is still pending.
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| e.offset().to_raw())
+        .filter(|o| *o >= 0)
+        .sum()
+}
