@@ -201,6 +201,7 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
             ("cleanup.policy", "compact"),
             ("min.compaction.lag.ms", "0"),
             ("delete.retention.ms", "0"),
+            ("min.cleanable.dirty.ratio", "0.01"),
         ],
     );
     let p = producer(&b.bootstrap, &[("compression.type", "snappy")]);
@@ -228,19 +229,26 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
         .unwrap();
     });
     latest.remove("k0");
-    std::thread::sleep(Duration::from_secs(2));
-    let c = consumer(&b.bootstrap, &unique("g"), &[]);
-    c.subscribe(&[&topic]).unwrap();
-    let msgs = drain_until_quiet(&c, Duration::from_secs(2), Duration::from_secs(20));
-    let got: BTreeMap<String, (String, i64)> = msgs
-        .iter()
-        .map(|m| {
-            (
-                String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
-                (payload(m), m.offset()),
-            )
-        })
-        .collect();
+    // Compaction runs on the broker's maintenance tick: poll until it settles (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (msgs, got) = loop {
+        let c = consumer(&b.bootstrap, &unique("g"), &[]);
+        c.subscribe(&[&topic]).unwrap();
+        let msgs = drain_until_quiet(&c, Duration::from_secs(2), Duration::from_secs(20));
+        let got: BTreeMap<String, (String, i64)> = msgs
+            .iter()
+            .map(|m| {
+                (
+                    String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+                    (payload(m), m.offset()),
+                )
+            })
+            .collect();
+        if msgs.len() == 9 || Instant::now() > deadline {
+            break (msgs, got);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
     assert_eq!(
         msgs.len(),
         9,
@@ -266,11 +274,18 @@ fn retention_bytes_advances_the_log_start() {
             .unwrap();
         }
     });
-    std::thread::sleep(Duration::from_secs(1));
     let c = consumer(&b.bootstrap, &unique("g"), &[]);
-    let (low, high) = c
-        .fetch_watermarks(&topic, 0, Duration::from_secs(5))
-        .unwrap();
+    // Retention runs on the broker's maintenance tick: poll until the log start moves (bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (low, high) = loop {
+        let marks = c
+            .fetch_watermarks(&topic, 0, Duration::from_secs(5))
+            .unwrap();
+        if marks.0 > 0 || Instant::now() > deadline {
+            break marks;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(high, 50);
     assert!(
         low > 0 && low < 50,

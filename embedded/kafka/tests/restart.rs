@@ -46,6 +46,7 @@ fn compacted_partition_survives_restart_with_offsets_and_watermarks() {
         &[
             ("cleanup.policy", "compact"),
             ("min.compaction.lag.ms", "0"),
+            ("min.cleanable.dirty.ratio", "0.01"),
         ],
     );
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -67,8 +68,15 @@ fn compacted_partition_survives_restart_with_offsets_and_watermarks() {
         }
     });
     drop(p);
-    std::thread::sleep(Duration::from_secs(1));
-    let before = read_all(&b.bootstrap, &topic);
+    // Compaction runs on the broker's maintenance tick: wait for it rather than guess a delay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let records = read_all(&b.bootstrap, &topic);
+        if records.len() == 5 || std::time::Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
     assert_eq!(
         before.len(),
         5,

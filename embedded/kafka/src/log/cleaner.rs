@@ -15,9 +15,6 @@ use crate::log::config::TopicConfig;
 use crate::log::partition::PartitionLog;
 use crate::storage::Store;
 
-/// Compact only when at least this share of the cleanable bytes is new since the last pass.
-const DIRTY_RATIO: f64 = 0.5;
-
 pub fn run(cluster: &mut Cluster, store: Option<&Store>, now_ms: i64) {
     for (name, topic) in &mut cluster.topics {
         let config = topic.config.clone();
@@ -84,7 +81,10 @@ fn compact(
         .filter(|b| b.base_offset >= log.cleaned_upto())
         .map(|b| b.size())
         .sum();
-    if dirty == 0 || (dirty as f64) < DIRTY_RATIO * total as f64 && log.cleaned_upto() > 0 {
+    if dirty == 0
+        || (dirty as f64) < config.min_cleanable_dirty_ratio() * total as f64
+            && log.cleaned_upto() > 0
+    {
         return;
     }
     let aborted = log.aborted().to_vec();

@@ -167,6 +167,13 @@ impl TopicConfig {
     pub fn segment_bytes(&self) -> u64 {
         self.int("segment.bytes") as u64
     }
+    /// Share of the cleanable bytes that must be new before compaction runs again.
+    pub fn min_cleanable_dirty_ratio(&self) -> f64 {
+        self.get("min.cleanable.dirty.ratio")
+            .and_then(|(v, _)| v.parse().ok())
+            .expect("validated ratio config")
+    }
+
     pub fn log_append_time(&self) -> bool {
         self.get("message.timestamp.type")
             .is_some_and(|(v, _)| v == "LogAppendTime")
