@@ -275,16 +275,25 @@ fn retention_bytes_advances_the_log_start() {
         }
     });
     let c = consumer(&b.bootstrap, &unique("g"), &[]);
-    // Retention runs on the broker's maintenance tick: poll until the log start moves (bounded).
+    // Retention runs on the broker's maintenance tick (every 200 ms): wait until the log start
+    // has moved and then held still across several ticks (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = (-1, -1);
+    let mut steady = 0;
     let (low, high) = loop {
         let marks = c
             .fetch_watermarks(&topic, 0, Duration::from_secs(5))
             .unwrap();
-        if marks.0 > 0 || Instant::now() > deadline {
+        steady = if marks == last && marks.0 > 0 {
+            steady + 1
+        } else {
+            0
+        };
+        last = marks;
+        if steady >= 3 || Instant::now() > deadline {
             break marks;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(250));
     };
     assert_eq!(high, 50);
     assert!(
