@@ -129,7 +129,7 @@ fn group_members_split_partitions_and_survivors_take_over_after_a_crash() {
     let group = unique("g");
     let bin = common::example("eos_copy");
     let mut children: Vec<ChildProc> = (0..3)
-        .map(|_| ChildProc::spawn(&bin, &["member", &b.bootstrap, &topic, &group]))
+        .map(|_| ChildProc::spawn_piped(&bin, &["member", &b.bootstrap, &topic, &group]))
         .collect();
     let state = watch_assignments(&mut children);
     wait_for_split(&state, &[0, 1, 2], 6, Duration::from_secs(45));

@@ -3,75 +3,20 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use techpotli_kafka::{BrokerConfig, BrokerHandle};
 
-/// A broker running on a runtime of its own, so tests can block in rdkafka calls freely.
-pub struct TestBroker {
-    pub bootstrap: String,
-    rt: Option<tokio::runtime::Runtime>,
-    handle: Option<BrokerHandle>,
-}
+#[allow(unused_imports)]
+pub use techpotli_testkit::{ChildProc, TestBroker, example, unique};
 
-impl TestBroker {
-    pub fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let handle = rt
-            .block_on(techpotli_kafka::start(BrokerConfig::default()))
-            .expect("broker starts");
-        Self {
-            bootstrap: handle.bootstrap(),
-            rt: Some(rt),
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let (Some(rt), Some(h)) = (self.rt.as_ref(), self.handle.take()) {
-            rt.block_on(h.shutdown());
-        }
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
+/// A plain topic (runtime tests need no topic configs).
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let res = rt
-        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
-        .expect("create_topics request");
-    for r in res {
-        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    techpotli_testkit::create_topic(bootstrap, name, partitions, &[]);
 }
 
 pub fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
@@ -174,54 +119,6 @@ pub fn assert_prefix_sums(
                 got.iter().zip(&want).position(|(a, b)| a != b)
             );
         }
-    }
-}
-
-/// Path of an example binary built alongside the tests (`cargo test` builds examples).
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example {name} not built at {} (plain `cargo test -p techpotli-runtime` builds examples; `--test crash` alone does not)",
-        path.display()
-    );
-    path
-}
-
-/// A child process killed (SIGKILL) when dropped. Output is discarded so a full pipe can
-/// never stall it.
-pub struct ChildProc(pub Child);
-
-impl ChildProc {
-    pub fn spawn(bin: &PathBuf, args: &[&str]) -> Self {
-        Self::spawn_env(bin, args, &[])
-    }
-
-    pub fn spawn_env(bin: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let child = Command::new(bin)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        Self(child)
-    }
-
-    pub fn kill9(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 

@@ -1,0 +1,146 @@
+//! Test harness shared by the workspace's integration tests (a dev-dependency only).
+//!
+//! # Layout
+//! - [`TestBroker`]: the embedded broker on a runtime of its own, so tests may block in
+//!   rdkafka calls freely.
+//! - [`create_topic`], [`unique`]: topic setup with unique names per test.
+//! - [`example`], [`ChildProc`]: example binaries run as child processes that tests SIGKILL.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use techpotli_kafka::{BrokerConfig, BrokerHandle};
+
+/// A broker running on a runtime of its own; stopped when dropped.
+pub struct TestBroker {
+    pub bootstrap: String,
+    rt: Option<tokio::runtime::Runtime>,
+    handle: Option<BrokerHandle>,
+}
+
+impl TestBroker {
+    pub fn start() -> Self {
+        Self::start_with(BrokerConfig::default())
+    }
+
+    pub fn start_with(config: BrokerConfig) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt
+            .block_on(techpotli_kafka::start(config))
+            .expect("broker starts");
+        Self {
+            bootstrap: handle.bootstrap(),
+            rt: Some(rt),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the broker now (a data-dir test restarts another on the same directory).
+    pub fn stop(&mut self) {
+        if let (Some(rt), Some(h)) = (self.rt.as_ref(), self.handle.take()) {
+            rt.block_on(h.shutdown());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `prefix-<random>`, so tests sharing a broker never share a topic or group.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a topic with the given configs, panicking with the broker's reason on failure.
+pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = rt
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .expect("create_topics request");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+/// Path of an example binary built alongside the tests (`cargo test` / nextest build examples;
+/// `--test <one>` alone does not).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {} (build with `cargo test` or `--examples`)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct ChildProc(pub Child);
+
+impl ChildProc {
+    /// Output discarded, so a full pipe can never stall the child.
+    pub fn spawn(bin: &PathBuf, args: &[&str]) -> Self {
+        Self::spawn_env(bin, args, &[])
+    }
+
+    pub fn spawn_env(bin: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(bin, args, env, Stdio::null())
+    }
+
+    /// Stdout piped for the test to read (it must keep reading).
+    pub fn spawn_piped(bin: &PathBuf, args: &[&str]) -> Self {
+        Self::launch(bin, args, &[], Stdio::piped())
+    }
+
+    fn launch(bin: &PathBuf, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Self {
+        let child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        Self(child)
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
