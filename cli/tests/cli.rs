@@ -2,9 +2,11 @@
 //! idempotent, `tail` prints what was produced, `docs` is current.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use techpotli_testkit::ChildProc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_techpotli");
 
@@ -60,20 +62,22 @@ fn techpotli(args: &[&str], bootstrap: &str, registry: &str) -> std::process::Ou
 #[test]
 fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["dev", "--data-dir"])
-        .arg(data.path())
-        .args([
+    let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
+    // Killed (SIGKILL) on drop, so a failing assertion never leaves `dev` running.
+    let mut guard = ChildProc::spawn_piped(
+        std::path::Path::new(BIN),
+        &[
+            "dev",
+            "--data-dir",
+            &data_dir,
             "--kafka-listen",
             "127.0.0.1:0",
             "--registry-listen",
             "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = lines(&mut child);
+        ],
+    );
+    let child = &mut guard.0;
+    let rx = lines(child);
     let mut seen = Vec::new();
     wait_for(
         &rx,

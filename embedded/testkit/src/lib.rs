@@ -6,7 +6,7 @@
 //! - [`create_topic`], [`unique`]: topic setup with unique names per test.
 //! - [`example`], [`ChildProc`]: example binaries run as child processes that tests SIGKILL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -109,20 +109,20 @@ pub struct ChildProc(pub Child);
 
 impl ChildProc {
     /// Output discarded, so a full pipe can never stall the child.
-    pub fn spawn(bin: &PathBuf, args: &[&str]) -> Self {
+    pub fn spawn(bin: &Path, args: &[&str]) -> Self {
         Self::spawn_env(bin, args, &[])
     }
 
-    pub fn spawn_env(bin: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub fn spawn_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         Self::launch(bin, args, env, Stdio::null())
     }
 
     /// Stdout piped for the test to read (it must keep reading).
-    pub fn spawn_piped(bin: &PathBuf, args: &[&str]) -> Self {
+    pub fn spawn_piped(bin: &Path, args: &[&str]) -> Self {
         Self::launch(bin, args, &[], Stdio::piped())
     }
 
-    fn launch(bin: &PathBuf, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Self {
+    fn launch(bin: &Path, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Self {
         let child = Command::new(bin)
             .args(args)
             .envs(env.iter().copied())
