@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::{
     ChildProc, TestBroker, assert_prefix_sums, be, committed_total, create_topic, produce,
-    producer, read_all, read_all_with, totals_by_key, unique, wait_for,
+    producer, read_all, read_all_with, restored_totals, spawn_feeder, totals_by_key, unique,
+    wait_for,
 };
 use rand::RngExt;
-use techpotli_runtime::changelog::{changelog_topic, restore};
-use techpotli_runtime::demo::{RunningTotal, TOTALS};
-use techpotli_runtime::store::decode_value;
+use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{Runtime, RuntimeConfig};
 
 const RECORDS: usize = 20_000;
@@ -32,19 +31,13 @@ fn running_totals_survive_repeated_kill9_exactly_once() {
     create_topic(&b.bootstrap, &output, PARTITIONS);
 
     // Input keeps arriving during the kills: 40 chunks of 500, one every 250 ms.
-    let feeder = {
-        let (bootstrap, input) = (b.bootstrap.clone(), input.clone());
-        std::thread::spawn(move || {
-            let p = producer(&bootstrap);
-            for chunk in 0..RECORDS / 500 {
-                let records: Vec<_> = (chunk * 500..(chunk + 1) * 500)
-                    .map(|i| (format!("k{}", i % KEYS), be(1)))
-                    .collect();
-                produce(&p, &input, &records);
-                std::thread::sleep(Duration::from_millis(250));
-            }
-        })
-    };
+    let feeder = spawn_feeder(
+        &b.bootstrap,
+        &input,
+        RECORDS,
+        KEYS,
+        Duration::from_millis(250),
+    );
 
     let bin = common::example("running_total");
     let args = [b.bootstrap.as_str(), &input, &output, &app, "i0"];
@@ -94,22 +87,7 @@ fn running_totals_survive_repeated_kill9_exactly_once() {
     );
 
     // The changelog holds exactly the final totals.
-    let parts: Vec<i32> = (0..PARTITIONS).collect();
-    let state = restore(
-        &b.bootstrap,
-        &changelog_topic(&app, TOTALS),
-        &parts,
-        Duration::from_secs(30),
-    )
-    .expect("restore");
-    let restored: BTreeMap<String, u64> = state
-        .values()
-        .flatten()
-        .map(|(k, v)| {
-            let key = String::from_utf8(k.clone()).unwrap();
-            (key, decode_value::<u64>(v).unwrap())
-        })
-        .collect();
+    let restored = restored_totals(&b.bootstrap, &app, PARTITIONS);
     assert_eq!(restored, expected);
 
     // A fresh instance (same instance id: it takes the static member's place) restores and

@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    TestBroker, assert_prefix_sums, be, create_topic, produce, producer, read_all, totals_by_key,
-    unique, wait_for,
+    TestBroker, assert_prefix_sums, be, create_topic, produce, producer, read_all, restored_totals,
+    totals_by_key, unique, wait_for,
 };
 use rdkafka::Message;
 use rdkafka::message::Headers;
-use techpotli_runtime::changelog::{changelog_topic, dlq_topic, restore};
-use techpotli_runtime::demo::{RunningTotal, TOTALS};
-use techpotli_runtime::store::decode_value;
+use techpotli_runtime::changelog::dlq_topic;
+use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{Runtime, RuntimeConfig};
 
 const PARTITIONS: i32 = 3;
@@ -61,24 +60,7 @@ fn running_totals_are_exactly_once_and_restored_by_a_fresh_instance() {
     assert_prefix_sums(&totals_by_key(&msgs), &expected);
 
     // The changelog holds the final totals...
-    let parts: Vec<i32> = (0..PARTITIONS).collect();
-    let state = restore(
-        &b.bootstrap,
-        &changelog_topic(&app, TOTALS),
-        &parts,
-        Duration::from_secs(30),
-    )
-    .expect("restore");
-    let restored: BTreeMap<String, u64> = state
-        .values()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                String::from_utf8(k.clone()).unwrap(),
-                decode_value::<u64>(v).unwrap(),
-            )
-        })
-        .collect();
+    let restored = restored_totals(&b.bootstrap, &app, PARTITIONS);
     assert_eq!(restored, expected);
 
     // ...and a fresh instance continues from them.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    TestBroker, assert_prefix_sums, be, create_topic, produce, producer, read_all, totals_by_key,
-    unique, wait_for,
+    TestBroker, assert_prefix_sums, create_topic, read_all, spawn_feeder, totals_by_key, unique,
+    wait_for,
 };
 use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{Runtime, RuntimeConfig};
@@ -34,19 +34,13 @@ fn scaling_one_two_one_keeps_totals_exactly_once() {
         };
         Runtime::spawn(cfg, p).expect("spawn")
     };
-    let feeder = {
-        let (bootstrap, input) = (b.bootstrap.clone(), input.clone());
-        std::thread::spawn(move || {
-            let p = producer(&bootstrap);
-            for chunk in 0..RECORDS / 500 {
-                let records: Vec<_> = (chunk * 500..(chunk + 1) * 500)
-                    .map(|i| (format!("k{}", i % KEYS), be(1)))
-                    .collect();
-                produce(&p, &input, &records);
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
+    let feeder = spawn_feeder(
+        &b.bootstrap,
+        &input,
+        RECORDS,
+        KEYS,
+        Duration::from_millis(500),
+    );
 
     let a = start("a");
     wait_for("a ready", Duration::from_secs(30), || a.ready());

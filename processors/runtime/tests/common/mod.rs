@@ -155,3 +155,51 @@ pub fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i3
         .filter(|o| *o >= 0)
         .sum()
 }
+
+/// Feeds `records` values of 1 over `keys` keys (`k0`..) in chunks of 500, one chunk per
+/// `interval`, so input keeps arriving while a test kills or rescales instances.
+pub fn spawn_feeder(
+    bootstrap: &str,
+    input: &str,
+    records: usize,
+    keys: usize,
+    interval: Duration,
+) -> std::thread::JoinHandle<()> {
+    let (bootstrap, input) = (bootstrap.to_owned(), input.to_owned());
+    std::thread::spawn(move || {
+        let p = producer(&bootstrap);
+        for chunk in 0..records / 500 {
+            let batch: Vec<_> = (chunk * 500..(chunk + 1) * 500)
+                .map(|i| (format!("k{}", i % keys), be(1)))
+                .collect();
+            produce(&p, &input, &batch);
+            std::thread::sleep(interval);
+        }
+    })
+}
+
+/// The `RunningTotal` store of `app` as restored from its changelog: key -> total.
+pub fn restored_totals(bootstrap: &str, app: &str, partitions: i32) -> BTreeMap<String, u64> {
+    use techpotli_runtime::changelog::{changelog_topic, restore};
+    use techpotli_runtime::demo::TOTALS;
+    use techpotli_runtime::store::decode_value;
+
+    let parts: Vec<i32> = (0..partitions).collect();
+    let state = restore(
+        bootstrap,
+        &changelog_topic(app, TOTALS),
+        &parts,
+        Duration::from_secs(30),
+    )
+    .expect("restore");
+    state
+        .values()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                String::from_utf8(k.clone()).unwrap(),
+                decode_value::<u64>(v).unwrap(),
+            )
+        })
+        .collect()
+}
