@@ -17,6 +17,8 @@ pub(crate) type TxnProducer = ThreadedProducer<DefaultProducerContext>;
 pub(crate) enum Failure {
     /// `txn_requires_abort`: abort, rewind, reprocess.
     Abortable(KafkaError),
+    /// The processor hit a retriable error: abort, rewind, back off, reprocess.
+    Retry(String),
     /// Anything else (fenced, fatal, misconfigured, a failing processor): the instance must
     /// exit.
     Fatal(RuntimeError),
