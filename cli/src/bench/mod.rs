@@ -2,8 +2,10 @@
 //! never against constants, so results are comparable across machines.
 
 mod broker;
+mod runtime;
 
 pub use broker::BrokerBench;
+pub use runtime::RuntimeBench;
 
 use std::time::Duration;
 
@@ -14,11 +16,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum BenchCommand {
     /// Produce, consume and transactionally copy records through a broker.
     Broker(broker::BrokerBench),
+    /// Raw consume → produce pass-through against the runtime's exactly-once pass-through
+    /// with a state store.
+    Runtime(runtime::RuntimeBench),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
+        BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
     }
 }
 

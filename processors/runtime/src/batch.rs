@@ -159,6 +159,7 @@ impl<P: Processor> Engine<P> {
             })?;
         }
         let timeout = self.cfg.transaction_timeout;
+        txn::drain(producer, timeout);
         txn::call(producer, || producer.commit_transaction(timeout))?;
         Ok(out)
     }

@@ -1,6 +1,8 @@
 //! Reference processors of the runtime's own tests, example binary and benchmark:
 //! - [`RunningTotal`] keeps a per-key sum in a store and emits every new sum, so any lost or
 //!   duplicated input shows up as a gap or a repeat in the output sequence of a key;
+//! - [`PassThrough`] forwards every record unchanged and remembers each key's last value: the
+//!   runtime benchmark's workload (a copy with state, as a real processor has);
 //! - [`DelayedEcho`] schedules a timer per key and emits when it fires, so a timer fired twice
 //!   (or never) shows up as a duplicate (or missing) output.
 
@@ -40,6 +42,30 @@ impl Processor for RunningTotal {
             Some(&total.to_be_bytes()),
             Vec::new(),
         );
+        Ok(())
+    }
+}
+
+/// The store [`PassThrough`] keeps.
+pub const LAST: &str = "last";
+
+/// Emits each record's key and value unchanged to `output` and keeps the last value per key in
+/// store [`LAST`].
+#[derive(Debug, Clone)]
+pub struct PassThrough {
+    pub output: String,
+}
+
+impl Processor for PassThrough {
+    fn stores(&self) -> Vec<String> {
+        vec![LAST.to_owned()]
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record.key.unwrap_or_default();
+        let value = record.value.unwrap_or_default();
+        ctx.store(LAST)?.put(&key, &value);
+        ctx.emit(&self.output, Some(&key), Some(&value), Vec::new());
         Ok(())
     }
 }
