@@ -116,14 +116,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     })
     .await?;
     println!("  ok     schema registry at {}", registry.url());
-    let report = techpotli_topics::apply::apply(
-        &topics_cmd::admin(&bootstrap)?,
-        techpotli_topics::catalogue(),
-        false,
-    )
-    .await?;
-    topics_cmd::print_report(&report, false);
-    schemas_cmd::register(&registry.url()).await?;
+    prepare(&bootstrap, &registry.url()).await?;
     println!("\ntechpotli dev ready");
     println!("  KAFKA_BOOTSTRAP={bootstrap}");
     println!("  SCHEMA_REGISTRY_URL={}", registry.url());
@@ -135,6 +128,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     broker.shutdown().await;
     println!("techpotli dev: stopped");
     Ok(0)
+}
+
+/// Makes a cluster and registry ready for the pipeline: the topic catalogue applied and every
+/// schema registered (with its compatibility level). Idempotent; used by `dev` and the
+/// end-to-end tests.
+pub async fn prepare(bootstrap: &str, registry_url: &str) -> anyhow::Result<()> {
+    let report = techpotli_topics::apply::apply(
+        &topics_cmd::admin(bootstrap)?,
+        techpotli_topics::catalogue(),
+        false,
+    )
+    .await?;
+    topics_cmd::print_report(&report, false);
+    schemas_cmd::register(registry_url).await
 }
 
 #[cfg(test)]
