@@ -12,6 +12,8 @@ pub mod events;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -208,6 +210,77 @@ impl Stack {
             by_key.entry(r.key).or_default().push(r.value);
         }
         by_key
+    }
+}
+
+/// A background reader that keeps every record of a topic as it is committed — the full
+/// history even of a compacted topic, whose older values compaction removes later.
+pub struct Tail<T> {
+    seen: Arc<Mutex<Vec<Read<T>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: AvroRecord + DeserializeOwned + Send + 'static> Tail<T> {
+    /// Starts reading `topic` from the beginning.
+    pub fn start(stack: &Stack, topic: &str) -> Self {
+        let (seen, stop) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (s, st) = (seen.clone(), stop.clone());
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &stack.bootstrap)
+            .set("group.id", format!("e2e-tail-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        c.subscribe(&[topic]).expect("subscribe");
+        let codec = stack.codec.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            while !st.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    let value = rt
+                        .block_on(codec.decode::<T>(m.payload().expect("value")))
+                        .expect("decode");
+                    s.lock().expect("tail lock").push(Read {
+                        key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                        value,
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    });
+                }
+            }
+        });
+        Self {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Records seen so far.
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("tail lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops reading and returns everything seen, in arrival order.
+    pub fn finish(mut self) -> Vec<Read<T>> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("tail thread");
+        }
+        std::mem::take(&mut *self.seen.lock().expect("tail lock"))
     }
 }
 
