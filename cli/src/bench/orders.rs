@@ -106,14 +106,9 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 }
 
 pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let broker = rt.block_on(techpotli_kafka::start(
-        techpotli_kafka::BrokerConfig::default(),
-    ))?;
-    let bootstrap = broker.bootstrap();
+    let rt = super::services_runtime()?;
+    let broker = super::BenchBroker::start(&rt, None, techpotli_kafka::BrokerConfig::default())?;
+    let bootstrap = broker.bootstrap.clone();
     let registry = rt.block_on(techpotli_registry::start(
         techpotli_registry::RegistryConfig::new(bootstrap.clone()),
     ))?;
@@ -237,7 +232,7 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     );
     rt.block_on(processors.stop());
     rt.block_on(registry.shutdown());
-    rt.block_on(broker.shutdown());
+    broker.stop(&rt);
     anyhow::ensure!(
         latencies.len() as u64 == total,
         "not every order was confirmed"

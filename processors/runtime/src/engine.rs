@@ -7,7 +7,7 @@
 //! revocation never meets an open transaction, and an assignment is restored before a record
 //! of it is processed. The transaction itself is in `batch.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -47,6 +47,37 @@ pub(crate) struct Engine<P: Processor> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) aborts_in_a_row: u32,
     pub(crate) avro: Option<AvroIo>,
+}
+
+/// Orders a batch by record timestamp across partitions while keeping each partition's own
+/// order (a k-way merge on the head of each partition's run), as Kafka Streams does within a
+/// task: a stock adjustment and a reservation that arrive together on two topics are applied
+/// in the order they happened, not in the order the fetch returned the topics.
+pub(crate) fn merge_by_time(batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+    let mut runs: BTreeMap<(String, i32), VecDeque<OwnedMessage>> = BTreeMap::new();
+    let n = batch.len();
+    for m in batch {
+        runs.entry((m.topic().to_owned(), m.partition()))
+            .or_default()
+            .push_back(m);
+    }
+    if runs.len() < 2 {
+        return runs.into_values().next().map(Vec::from).unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(n);
+    loop {
+        let next = runs
+            .iter()
+            .filter_map(|(k, q)| {
+                q.front()
+                    .map(|m| (m.timestamp().to_millis().unwrap_or(i64::MIN), k))
+            })
+            .min()
+            .map(|(_, k)| k.clone());
+        let Some(k) = next else { break };
+        out.extend(runs.get_mut(&k).and_then(VecDeque::pop_front));
+    }
+    out
 }
 
 /// Wall clock in ms since the epoch.
@@ -223,7 +254,7 @@ impl<P: Processor> Engine<P> {
                 }
             }
         }
-        Ok(batch)
+        Ok(merge_by_time(batch))
     }
 
     fn apply_rebalance(&mut self, batch: &mut Vec<OwnedMessage>) -> Result<(), RuntimeError> {
@@ -294,5 +325,47 @@ impl<P: Processor> Engine<P> {
         crate::metrics::restoring(&self.cfg.app_id, 0);
         tracing::info!(?partitions, elapsed = ?started.elapsed(), "restore complete");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+
+    fn msg(topic: &str, partition: i32, offset: i64, ts: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            None,
+            None,
+            topic.to_owned(),
+            Timestamp::CreateTime(ts),
+            partition,
+            offset,
+            None,
+        )
+    }
+
+    #[test]
+    fn batches_merge_by_time_but_keep_each_partitions_order() {
+        let batch = vec![
+            msg("requests", 0, 10, 500),
+            msg("requests", 0, 11, 100), // out of time order within its partition: stays after 10
+            msg("adjustments", 0, 3, 50),
+            msg("adjustments", 0, 4, 700),
+        ];
+        let order: Vec<(String, i64)> = merge_by_time(batch)
+            .iter()
+            .map(|m| (m.topic().to_owned(), m.offset()))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("adjustments".into(), 3),
+                ("requests".into(), 10),
+                ("requests".into(), 11),
+                ("adjustments".into(), 4),
+            ]
+        );
     }
 }
