@@ -1,7 +1,9 @@
 //! [`MySqlSink`]: a batch is one transaction holding its rows and its `sink_offsets`, so after a
-//! crash the database is exactly "everything before the stored offsets".
+//! crash the database is exactly "everything before the stored offsets". A batch is written
+//! in a few multi-row statements; only when one fails on a constraint is it redone record by
+//! record (a savepoint each) to find and dead-letter the bad records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
@@ -70,57 +72,110 @@ impl MySqlSink {
         })
     }
 
-    /// Applies `batch[i]` on `tx`: `Ok(Some(reject))` for a record to dead-letter.
-    async fn apply_one(
-        &self,
-        tx: &mut Transaction<'static, MySql>,
-        batch: &[InputRecord],
-        i: usize,
-    ) -> Result<Option<Reject>, SinkError> {
-        let m = &batch[i].meta;
-        let reject = |class: &str, reason: String| Reject {
+    /// What `batch[i]` writes, or its reject (undecodable, broken invariant).
+    async fn map(&self, batch: &[InputRecord], i: usize) -> Result<Result<Op, Reject>, SinkError> {
+        let r = &batch[i];
+        let m = &r.meta;
+        let invariant = |reason: String| Reject {
             index: i,
-            class: class.into(),
+            class: "invariant".into(),
             reason,
         };
-        let written = if m.topic == self.topics.placed {
+        Ok(if m.topic == self.topics.placed {
             match decode::<OrderPlaced>(&self.codec, batch, i).await? {
-                Err(r) => return Ok(Some(r)),
-                Ok(o) => match rows::placed(&o) {
-                    Err(e) => return Ok(Some(reject("invariant", e))),
-                    Ok((row, lines)) => store::upsert_order(tx, &row, &lines).await,
-                },
+                Ok(o) => rows::placed(&o)
+                    .map(|(row, lines)| Op::Placed(row, lines))
+                    .map_err(invariant),
+                Err(r) => Err(r),
             }
         } else if m.topic == self.topics.status {
             match decode::<OrderStatusChanged>(&self.codec, batch, i).await? {
-                Err(r) => return Ok(Some(r)),
-                Ok(s) => match rows::status(&s) {
-                    Err(e) => return Ok(Some(reject("invariant", e))),
-                    Ok(h) => store::append_status(tx, &h, m.partition, m.offset).await,
-                },
+                Ok(s) => rows::status(&s)
+                    .map(|h| Op::Status(h, m.partition, m.offset))
+                    .map_err(invariant),
+                Err(r) => Err(r),
             }
         } else if m.topic == self.topics.levels {
-            if batch[i].value.is_none() {
-                let sku = String::from_utf8_lossy(batch[i].key.as_deref().unwrap_or_default());
-                store::delete_stock(tx, &sku).await
+            if r.value.is_none() {
+                let sku = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
+                Ok(Op::DeleteStock(sku.into_owned()))
             } else {
-                match decode::<StockLevel>(&self.codec, batch, i).await? {
-                    Err(r) => return Ok(Some(r)),
-                    Ok(l) => store::upsert_stock(tx, &rows::stock(&l), m.partition, m.offset).await,
-                }
+                decode::<StockLevel>(&self.codec, batch, i)
+                    .await?
+                    .map(|l| Op::Stock(rows::stock(&l), m.partition, m.offset))
             }
         } else {
             return Err(SinkError::Fatal(format!(
                 "no mapping for topic {}",
                 m.topic
             )));
-        };
-        match written {
-            Ok(()) => Ok(None),
-            Err(WriteError::Constraint(e)) => Ok(Some(reject("constraint", e))),
-            Err(WriteError::Sink(e)) => Err(e),
+        })
+    }
+
+    /// Begins the batch's transaction and reads (locking) the stored offsets of its partitions.
+    async fn begin(
+        &self,
+        parts: &[Tp],
+    ) -> Result<(Transaction<'static, MySql>, BTreeMap<Tp, i64>), SinkError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        // Locked: a zombie's late batch waits for ours and then skips what we applied.
+        let stored = store::offsets(&mut tx, &self.name, parts, true).await?;
+        Ok((tx, stored))
+    }
+}
+
+/// One record's write.
+enum Op {
+    Placed(rows::OrderRow, Vec<rows::LineRow>),
+    Status(rows::HistoryRow, i32, i64),
+    Stock(rows::StockRow, i32, i64),
+    DeleteStock(String),
+}
+
+/// All ops in a few multi-row statements (the common case). A constraint violation anywhere
+/// fails the whole call: the caller then redoes the batch record by record.
+async fn write_all(
+    tx: &mut Transaction<'static, MySql>,
+    ops: &[(usize, Op)],
+) -> Result<(), WriteError> {
+    let mut placed = Vec::new();
+    let mut statuses = Vec::new();
+    let mut stock = Vec::new();
+    for (_, op) in ops {
+        match op {
+            Op::Placed(o, l) => placed.push((o, l.as_slice())),
+            Op::Status(h, p, o) => statuses.push((h, *p, *o)),
+            Op::Stock(s, p, o) => stock.push((s, *p, *o)),
+            Op::DeleteStock(_) => unreachable!("batches with tombstones take the per-record path"),
         }
     }
+    if !placed.is_empty() {
+        store::upsert_orders(tx, &placed).await?;
+    }
+    if !statuses.is_empty() {
+        store::append_statuses(tx, &statuses).await?;
+    }
+    if !stock.is_empty() {
+        store::upsert_stock(tx, &stock).await?;
+    }
+    Ok(())
+}
+
+/// One op, inside a savepoint so a rejected record leaves nothing behind.
+async fn write_one(tx: &mut Transaction<'static, MySql>, op: &Op) -> Result<(), WriteError> {
+    exec(tx, "SAVEPOINT rec").await.map_err(WriteError::Sink)?;
+    let r = match op {
+        Op::Placed(o, l) => store::upsert_orders(tx, &[(o, l.as_slice())]).await,
+        Op::Status(h, p, o) => store::append_statuses(tx, &[(h, *p, *o)]).await,
+        Op::Stock(s, p, o) => store::upsert_stock(tx, &[(s, *p, *o)]).await,
+        Op::DeleteStock(sku) => store::delete_stock(tx, sku).await,
+    };
+    if r.is_err() {
+        exec(tx, "ROLLBACK TO SAVEPOINT rec")
+            .await
+            .map_err(WriteError::Sink)?;
+    }
+    r
 }
 
 async fn exec(tx: &mut Transaction<'static, MySql>, sql: &'static str) -> Result<(), SinkError> {
@@ -139,22 +194,48 @@ impl Sink for MySqlSink {
     }
 
     async fn stage(&mut self, batch: &[InputRecord]) -> Result<Vec<Reject>, SinkError> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
         let next = next_offsets(batch);
         let parts: Vec<Tp> = next.keys().cloned().collect();
-        // Locked: a zombie's late batch waits for ours and then skips what we applied.
-        let stored = store::offsets(&mut tx, &self.name, &parts, true).await?;
+        let (mut tx, stored) = self.begin(&parts).await?;
+        let mut ops = Vec::new();
         let mut rejects = Vec::new();
         for (i, r) in batch.iter().enumerate() {
             let tp = (r.meta.topic.clone(), r.meta.partition);
             if stored.get(&tp).is_some_and(|s| r.meta.offset < *s) {
                 continue;
             }
-            // A record's statements stand or fall together.
-            exec(&mut tx, "SAVEPOINT rec").await?;
-            if let Some(reject) = self.apply_one(&mut tx, batch, i).await? {
-                exec(&mut tx, "ROLLBACK TO SAVEPOINT rec").await?;
-                rejects.push(reject);
+            match self.map(batch, i).await? {
+                Ok(op) => ops.push((i, op)),
+                Err(reject) => rejects.push(reject),
+            }
+        }
+        let bulk = !ops.iter().any(|(_, op)| matches!(op, Op::DeleteStock(_)));
+        let fast = if bulk {
+            write_all(&mut tx, &ops).await
+        } else {
+            Err(WriteError::Constraint(String::new()))
+        };
+        match fast {
+            Ok(()) => {}
+            Err(WriteError::Sink(e)) => return Err(e),
+            Err(WriteError::Constraint(_)) => {
+                // Some record is bad (or a tombstone needs ordering): start over, one
+                // savepoint per record, and dead-letter the ones that fail.
+                tx.rollback().await.map_err(classify)?;
+                let (again, _) = self.begin(&parts).await?;
+                tx = again;
+                for (i, op) in &ops {
+                    match write_one(&mut tx, op).await {
+                        Ok(()) => {}
+                        Err(WriteError::Constraint(reason)) => rejects.push(Reject {
+                            index: *i,
+                            class: "constraint".into(),
+                            reason,
+                        }),
+                        Err(WriteError::Sink(e)) => return Err(e),
+                    }
+                }
+                rejects.sort_by_key(|r| r.index);
             }
         }
         store::save_offsets(&mut tx, &self.name, &next).await?;

@@ -1,5 +1,6 @@
-//! The SQL of the read model: one idempotent write per row kind, and the offsets table. Every
-//! function runs inside the batch's transaction.
+//! The SQL of the read model: one idempotent multi-row write per row kind, and the offsets
+//! table. Every function runs inside the batch's transaction; the per-record path calls the
+//! same functions with one row.
 
 use std::collections::BTreeMap;
 
@@ -55,95 +56,139 @@ pub fn classify(e: sqlx::Error) -> SinkError {
     }
 }
 
-/// Inserts or refreshes the placed columns of an order and replaces its lines (a replay
-/// writes the same rows; two lines with one SKU break `order_lines_sku`).
-pub async fn upsert_order(
+/// Rows per multi-row statement (MySQL allows 65,535 placeholders per statement).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Inserts or refreshes the placed columns of orders and replaces their lines (a replay writes
+/// the same rows; two lines with one SKU break `order_lines_sku`). One order at most once per
+/// call: a second copy's lines would collide with the first's.
+pub async fn upsert_orders(
     c: &mut MySqlConnection,
-    o: &OrderRow,
-    lines: &[LineRow],
+    orders: &[(&OrderRow, &[LineRow])],
 ) -> Result<(), WriteError> {
-    sqlx::query(
-        "INSERT INTO orders (order_id, user_id, idempotency_key, cart_id, currency, subtotal_minor,
-             discount_minor, shipping_minor, tax_minor, total_minor, shipping_address,
-             placed_event_id, placed_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE user_id = VALUES(user_id),
+    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO orders (order_id, user_id, idempotency_key, cart_id, currency,
+                 subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor,
+                 shipping_address, placed_event_id, placed_at_ms) ",
+        );
+        q.push_values(chunk, |mut b, (o, _)| {
+            b.push_bind(&o.order_id)
+                .push_bind(&o.user_id)
+                .push_bind(&o.idempotency_key)
+                .push_bind(&o.cart_id)
+                .push_bind(&o.currency)
+                .push_bind(o.subtotal_minor)
+                .push_bind(o.discount_minor)
+                .push_bind(o.shipping_minor)
+                .push_bind(o.tax_minor)
+                .push_bind(o.total_minor)
+                .push_bind(&o.shipping_address)
+                .push_bind(&o.placed_event_id)
+                .push_bind(o.placed_at_ms);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE user_id = VALUES(user_id),
              idempotency_key = VALUES(idempotency_key), cart_id = VALUES(cart_id),
              currency = VALUES(currency), subtotal_minor = VALUES(subtotal_minor),
              discount_minor = VALUES(discount_minor), shipping_minor = VALUES(shipping_minor),
              tax_minor = VALUES(tax_minor), total_minor = VALUES(total_minor),
              shipping_address = VALUES(shipping_address),
              placed_event_id = VALUES(placed_event_id), placed_at_ms = VALUES(placed_at_ms)",
-    )
-    .bind(&o.order_id)
-    .bind(&o.user_id)
-    .bind(&o.idempotency_key)
-    .bind(&o.cart_id)
-    .bind(&o.currency)
-    .bind(o.subtotal_minor)
-    .bind(o.discount_minor)
-    .bind(o.shipping_minor)
-    .bind(o.tax_minor)
-    .bind(o.total_minor)
-    .bind(&o.shipping_address)
-    .bind(&o.placed_event_id)
-    .bind(o.placed_at_ms)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query("DELETE FROM order_lines WHERE order_id = ?")
-        .bind(&o.order_id)
-        .execute(&mut *c)
-        .await?;
-    let mut q = sqlx::QueryBuilder::new(
-        "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor, currency) ",
-    );
-    q.push_values(lines, |mut b, l| {
-        b.push_bind(&o.order_id)
-            .push_bind(l.line_no)
-            .push_bind(&l.sku)
-            .push_bind(l.quantity)
-            .push_bind(l.unit_price_minor)
-            .push_bind(&o.currency);
-    });
-    q.build().execute(&mut *c).await?;
+        );
+        q.build().execute(&mut *c).await?;
+        let mut d = sqlx::QueryBuilder::new("DELETE FROM order_lines WHERE order_id IN (");
+        let mut ids = d.separated(", ");
+        for (o, _) in chunk {
+            ids.push_bind(&o.order_id);
+        }
+        d.push(")");
+        d.build().execute(&mut *c).await?;
+    }
+    let lines: Vec<(&OrderRow, &LineRow)> = orders
+        .iter()
+        .flat_map(|(o, ls)| ls.iter().map(move |l| (*o, l)))
+        .collect();
+    for chunk in lines.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor, currency) ",
+        );
+        q.push_values(chunk, |mut b, (o, l)| {
+            b.push_bind(&o.order_id)
+                .push_bind(l.line_no)
+                .push_bind(&l.sku)
+                .push_bind(l.quantity)
+                .push_bind(l.unit_price_minor)
+                .push_bind(&o.currency);
+        });
+        q.build().execute(&mut *c).await?;
+    }
     Ok(())
 }
 
-/// Appends a status event to the history (a replayed event_id is a no-op; another event with
-/// the same (order_id, sequence) breaks `order_status_history_seq`) and moves the order's
-/// current status only forward in sequence, so events applied out of order cannot regress it.
-pub async fn append_status(
+/// Appends status events to the history (an event_id already stored is skipped, so a replay
+/// is a no-op; another event with the same (order_id, sequence) breaks
+/// `order_status_history_seq`) and moves each order's current status only forward in
+/// sequence, so events applied out of order cannot regress it. Rows are (row, partition,
+/// offset).
+pub async fn append_statuses(
     c: &mut MySqlConnection,
-    h: &HistoryRow,
-    partition: i32,
-    offset: i64,
+    rows: &[(&HistoryRow, i32, i64)],
 ) -> Result<(), WriteError> {
-    sqlx::query(
-        "INSERT INTO order_status_history (event_id, order_id, sequence, state, previous_state,
-             reason, event_time_ms, total_minor, currency, source_partition, source_offset)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL
-         WHERE NOT EXISTS (SELECT 1 FROM order_status_history WHERE event_id = ?)",
-    )
-    .bind(&h.event_id)
-    .bind(&h.order_id)
-    .bind(h.sequence)
-    .bind(&h.state)
-    .bind(&h.previous_state)
-    .bind(&h.reason)
-    .bind(h.event_time_ms)
-    .bind(h.total_minor)
-    .bind(&h.currency)
-    .bind(partition)
-    .bind(offset)
-    .bind(&h.event_id)
-    .execute(&mut *c)
-    .await?;
-    // MySQL evaluates the assignments left to right on the updated row: status_sequence last.
-    sqlx::query(
-        "INSERT INTO orders (order_id, user_id, currency, total_minor, status, status_reason,
-             status_sequence, status_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT event_id FROM order_status_history WHERE event_id IN (",
+        );
+        let mut ids = q.separated(", ");
+        for (h, _, _) in chunk {
+            ids.push_bind(&h.event_id);
+        }
+        q.push(")");
+        let stored: Vec<String> = q.build_query_scalar().fetch_all(&mut *c).await?;
+        let mut seen: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
+        let fresh: Vec<_> = chunk
+            .iter()
+            .filter(|(h, _, _)| seen.insert(h.event_id.as_str()))
+            .collect();
+        if !fresh.is_empty() {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO order_status_history (event_id, order_id, sequence, state,
+                     previous_state, reason, event_time_ms, total_minor, currency,
+                     source_partition, source_offset) ",
+            );
+            q.push_values(fresh, |mut b, (h, p, o)| {
+                b.push_bind(&h.event_id)
+                    .push_bind(&h.order_id)
+                    .push_bind(h.sequence)
+                    .push_bind(&h.state)
+                    .push_bind(&h.previous_state)
+                    .push_bind(&h.reason)
+                    .push_bind(h.event_time_ms)
+                    .push_bind(h.total_minor)
+                    .push_bind(&h.currency)
+                    .push_bind(*p)
+                    .push_bind(*o);
+            });
+            q.build().execute(&mut *c).await?;
+        }
+        // MySQL applies rows in order and evaluates assignments left to right on the updated
+        // row: status_sequence goes last.
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO orders (order_id, user_id, currency, total_minor, status, status_reason,
+                 status_sequence, status_at_ms) ",
+        );
+        q.push_values(chunk, |mut b, (h, _, _)| {
+            b.push_bind(&h.order_id)
+                .push_bind(&h.user_id)
+                .push_bind(&h.currency)
+                .push_bind(h.total_minor)
+                .push_bind(&h.state)
+                .push_bind(&h.reason)
+                .push_bind(h.sequence)
+                .push_bind(h.event_time_ms);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE
              user_id = COALESCE(user_id, VALUES(user_id)),
              currency = COALESCE(currency, VALUES(currency)),
              total_minor = COALESCE(total_minor, VALUES(total_minor)),
@@ -151,49 +196,44 @@ pub async fn append_status(
              status_reason = IF(COALESCE(status_sequence, 0) < VALUES(status_sequence), VALUES(status_reason), status_reason),
              status_at_ms = IF(COALESCE(status_sequence, 0) < VALUES(status_sequence), VALUES(status_at_ms), status_at_ms),
              status_sequence = GREATEST(COALESCE(status_sequence, 0), VALUES(status_sequence))",
-    )
-    .bind(&h.order_id)
-    .bind(&h.user_id)
-    .bind(&h.currency)
-    .bind(h.total_minor)
-    .bind(&h.state)
-    .bind(&h.reason)
-    .bind(h.sequence)
-    .bind(h.event_time_ms)
-    .execute(&mut *c)
-    .await?;
+        );
+        q.build().execute(&mut *c).await?;
+    }
     Ok(())
 }
 
-/// Sets a SKU's level (the topic is compacted and read in offset order: the last record wins).
+/// Sets SKUs' levels; rows apply in order, so for a SKU repeated in a batch the last (highest
+/// offset) wins, as in the compacted topic. Rows are (row, partition, offset).
 pub async fn upsert_stock(
     c: &mut MySqlConnection,
-    s: &StockRow,
-    partition: i32,
-    offset: i64,
+    rows: &[(&StockRow, i32, i64)],
 ) -> Result<(), WriteError> {
-    sqlx::query(
-        "INSERT INTO stock_levels (sku, on_hand, reserved, available, flagged, last_change,
-             event_id, event_time_ms, source_partition, source_offset)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand), reserved = VALUES(reserved),
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO stock_levels (sku, on_hand, reserved, available, flagged, last_change,
+                 event_id, event_time_ms, source_partition, source_offset) ",
+        );
+        q.push_values(chunk, |mut b, (s, p, o)| {
+            b.push_bind(&s.sku)
+                .push_bind(s.on_hand)
+                .push_bind(s.reserved)
+                .push_bind(s.available)
+                .push_bind(s.flagged)
+                .push_bind(&s.last_change)
+                .push_bind(&s.event_id)
+                .push_bind(s.event_time_ms)
+                .push_bind(*p)
+                .push_bind(*o);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand), reserved = VALUES(reserved),
              available = VALUES(available), flagged = VALUES(flagged),
              last_change = VALUES(last_change), event_id = VALUES(event_id),
              event_time_ms = VALUES(event_time_ms), source_partition = VALUES(source_partition),
              source_offset = VALUES(source_offset)",
-    )
-    .bind(&s.sku)
-    .bind(s.on_hand)
-    .bind(s.reserved)
-    .bind(s.available)
-    .bind(s.flagged)
-    .bind(&s.last_change)
-    .bind(&s.event_id)
-    .bind(s.event_time_ms)
-    .bind(partition)
-    .bind(offset)
-    .execute(&mut *c)
-    .await?;
+        );
+        q.build().execute(&mut *c).await?;
+    }
     Ok(())
 }
 

@@ -53,6 +53,8 @@ fn orders_history_and_stock_are_materialised_and_bad_records_dead_lettered() {
         })
         .collect();
     env.produce(&t.levels, &levels);
+    // A tombstone: the SKU is gone (the batch holding it takes the per-record path).
+    env.produce_tombstone(&t.levels, "S0");
 
     let mut cfg = SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all());
     cfg.max_batch = 64;
@@ -82,10 +84,14 @@ fn orders_history_and_stock_are_materialised_and_bad_records_dead_lettered() {
         "no partial rows of a rejected record"
     );
     // The last level per SKU: i = 180..199 → reserved = i.
-    assert_eq!(env.count("SELECT COUNT(*) FROM stock_levels"), 20);
+    assert_eq!(env.count("SELECT COUNT(*) FROM stock_levels"), 19);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM stock_levels WHERE sku = 'S0'"),
+        0
+    );
     assert_eq!(
         env.count("SELECT COUNT(*) FROM stock_levels WHERE reserved >= 180 AND available = 1000 - reserved AND on_hand = 1000"),
-        20
+        19
     );
 
     let dead_placed = env.read_all(&format!("{}.dlq", t.placed), Duration::from_secs(2));

@@ -107,6 +107,13 @@ impl Env {
         self.producer.flush(Duration::from_secs(30)).unwrap();
     }
 
+    /// Produces a tombstone (null value) for `key`.
+    pub fn produce_tombstone(&self, topic: &str, key: &str) {
+        let rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).key(key);
+        self.producer.send(rec).map_err(|(e, _)| e).unwrap();
+        self.producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// The end offset of every partition of the three topics.
     pub fn end_offsets(&self) -> BTreeMap<(String, i32), i64> {
         let c: BaseConsumer = ClientConfig::new()
