@@ -13,7 +13,8 @@
 //! - [`config`]: [`SinkConfig`] (batch size, linger, back-off), read from the environment.
 //! - `context`: the consumer context; assigns partitions at the sink's offsets inside the
 //!   rebalance callback, so no record from Kafka's own position is ever fetched first.
-//! - `runner`: [`SinkRunner`], the loop on its own thread (batching, retries, DLQ, metrics).
+//! - `runner`: [`SinkRunner`], the loop on its own thread (batching, retries, metrics);
+//!   `dlq`: producing the rejects to `<topic>.dlq`.
 //! - [`decode`]: Avro decoding of a record into a value or a [`Reject`].
 //! - [`service`]: a sink binary's `main` (admin endpoints, SIGTERM → finish the batch, exit 0).
 //!
@@ -32,6 +33,7 @@
 pub mod config;
 mod context;
 pub mod decode;
+mod dlq;
 mod runner;
 pub mod service;
 

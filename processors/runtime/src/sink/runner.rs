@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use super::config::{DLQ_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF};
+use super::config::{MAX_BACKOFF, MIN_BACKOFF};
 use super::context::{Event, SinkContext};
+use super::dlq::DeadLetters;
 use super::{Reject, Sink, SinkConfig, SinkError, Tp, next_offsets};
-use crate::changelog::{self, dlq_topic};
+use crate::changelog;
 use crate::{InputRecord, RuntimeError};
 
 /// Records applied (`topic` label).
@@ -138,7 +138,7 @@ impl Drop for SinkRunner {
 struct Loop<S: Sink> {
     cfg: SinkConfig,
     consumer: BaseConsumer<SinkContext<S>>,
-    dlq: BaseProducer,
+    dlq: DeadLetters,
     sink: Arc<Mutex<S>>,
     rt: Arc<tokio::runtime::Runtime>,
     /// Next offset to accept per owned partition; anything below was applied already.
@@ -190,12 +190,7 @@ impl<S: Sink> Loop<S> {
             .create_with_context(context)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        let dlq: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.bootstrap)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .create()?;
+        let dlq = DeadLetters::new(&cfg.bootstrap, &cfg.app_id)?;
         tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "sink started");
         Ok(Self {
             cfg,
@@ -318,53 +313,12 @@ impl<S: Sink> Loop<S> {
                 return Err(e);
             }
         };
-        if let Err(e) = self.dead_letter(batch, &rejects) {
+        if let Err(e) = self.dlq.send(batch, &rejects) {
             self.rt.block_on(sink.rollback());
             return Err(SinkError::Transient(format!("dead-letter topic: {e}")));
         }
         self.rt.block_on(sink.commit())?;
         Ok(rejects)
-    }
-
-    /// Produces `rejects` to their DLQ topics and waits for the acknowledgements.
-    fn dead_letter(&self, batch: &[InputRecord], rejects: &[Reject]) -> Result<(), String> {
-        for r in rejects {
-            let rec = &batch[r.index];
-            let m = &rec.meta;
-            let headers = crate::txn::dlq_headers(
-                &r.class,
-                &r.reason,
-                &m.topic,
-                m.partition,
-                m.offset,
-                &self.cfg.app_id,
-                &m.headers,
-            );
-            let topic = dlq_topic(&m.topic);
-            let mut out: BaseRecord<'_, [u8], [u8]> =
-                BaseRecord::to(&topic).headers(owned(&headers));
-            if let Some(k) = &rec.key {
-                out = out.key(k.as_slice());
-            }
-            if let Some(v) = &rec.value {
-                out = out.payload(v.as_slice());
-            }
-            loop {
-                match self.dlq.send(out) {
-                    Ok(()) => break,
-                    Err((e, back)) => {
-                        tracing::debug!(error = %e, "dlq queue full");
-                        out = back;
-                        self.dlq.poll(Duration::from_millis(5));
-                    }
-                }
-            }
-            tracing::warn!(topic = %m.topic, partition = m.partition, offset = m.offset, class = %r.class, reason = %r.reason, "dead-lettered");
-        }
-        if rejects.is_empty() {
-            return Ok(());
-        }
-        self.dlq.flush(DLQ_TIMEOUT).map_err(|e| e.to_string())
     }
 
     fn committed(&mut self, batch: &[InputRecord], rejects: &[Reject], elapsed: Duration) {
@@ -397,15 +351,4 @@ impl<S: Sink> Loop<S> {
             tracing::debug!(error = %e, "committing offsets for lag visibility");
         }
     }
-}
-
-fn owned(headers: &crate::Headers) -> rdkafka::message::OwnedHeaders {
-    headers
-        .iter()
-        .fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
-            h.insert(rdkafka::message::Header {
-                key: k,
-                value: Some(v),
-            })
-        })
 }
