@@ -1,6 +1,7 @@
 //! `techpotli dev`: the whole pipeline on one machine, in one process — the embedded broker
 //! (data under `./.techpotli/`), the schema registry, the topic catalogue applied, every schema
-//! registered — then every component that exists. Stops cleanly on Ctrl-C / SIGTERM.
+//! registered — then every component that exists (the processors: `dev_processors.rs`). Stops
+//! cleanly on Ctrl-C / SIGTERM: processors commit their last batch first.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,13 @@ pub struct DevArgs {
     /// Redis the sinks and the API will use.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// `/healthz`, `/readyz`, `/metrics` of the processors (port 0 picks a free one).
+    #[arg(long, env = "TECHPOTLI_ADMIN_LISTEN", default_value = "127.0.0.1:9100")]
+    admin_listen: SocketAddr,
+    /// The order saga's payment timeout, in milliseconds.
+    #[arg(long, env = "TECHPOTLI_PAYMENT_TIMEOUT_MS", default_value_t = 900_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=604_800_000))]
+    payment_timeout_ms: u64,
 }
 
 /// `host:port` of a `scheme://[user@]host:port[/...]` URL.
@@ -116,14 +124,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     })
     .await?;
     println!("  ok     schema registry at {}", registry.url());
-    let report = techpotli_topics::apply::apply(
-        &topics_cmd::admin(&bootstrap)?,
-        techpotli_topics::catalogue(),
-        false,
+    prepare(&bootstrap, &registry.url()).await?;
+    let processors = crate::dev_processors::start(
+        &bootstrap,
+        &registry.url(),
+        args.admin_listen,
+        Duration::from_millis(args.payment_timeout_ms),
     )
     .await?;
-    topics_cmd::print_report(&report, false);
-    schemas_cmd::register(&registry.url()).await?;
+    println!(
+        "  ok     processors {} (admin http://{}/readyz)",
+        processors.names().join(", "),
+        processors.admin_addr()
+    );
     println!("\ntechpotli dev ready");
     println!("  KAFKA_BOOTSTRAP={bootstrap}");
     println!("  SCHEMA_REGISTRY_URL={}", registry.url());
@@ -131,10 +144,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     println!("Ctrl-C stops everything.");
     shutdown_signal().await?;
     println!("techpotli dev: stopping");
+    processors.stop().await;
     registry.shutdown().await;
     broker.shutdown().await;
     println!("techpotli dev: stopped");
     Ok(0)
+}
+
+/// Makes a cluster and registry ready for the pipeline: the topic catalogue applied and every
+/// schema registered (with its compatibility level). Idempotent; used by `dev` and the
+/// end-to-end tests.
+pub async fn prepare(bootstrap: &str, registry_url: &str) -> anyhow::Result<()> {
+    let report = techpotli_topics::apply::apply(
+        &topics_cmd::admin(bootstrap)?,
+        techpotli_topics::catalogue(),
+        false,
+    )
+    .await?;
+    topics_cmd::print_report(&report, false);
+    schemas_cmd::register(registry_url).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! never against constants, so results are comparable across machines.
 
 mod broker;
+mod orders;
 mod runtime;
 
 pub use broker::BrokerBench;
@@ -19,12 +20,16 @@ pub enum BenchCommand {
     /// Raw consume → produce pass-through against the runtime's exactly-once pass-through
     /// with a state store.
     Runtime(runtime::RuntimeBench),
+    /// Orders at a fixed rate through the inventory and order-saga processors: throughput and
+    /// placed → confirmed latency.
+    Orders(orders::OrdersBench),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
         BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
+        BenchCommand::Orders(b) => orders::run(&b),
     }
 }
 

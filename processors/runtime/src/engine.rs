@@ -26,6 +26,9 @@ use crate::timers::{self, TIMERS};
 use crate::txn::TxnProducer;
 use crate::{RuntimeConfig, RuntimeError, Shared};
 
+/// How long a non-empty batch waits for more input before it commits.
+const IDLE_FLUSH: Duration = Duration::from_millis(2);
+
 /// The state of one task (an input partition number across all input topics): the
 /// processor's stores and the timer store.
 pub(crate) struct Task {
@@ -178,15 +181,26 @@ impl<P: Processor> Engine<P> {
         Ok(false)
     }
 
+    /// Collects a batch: up to `max_batch` records, for at most `commit_interval`, and no
+    /// longer than [`IDLE_FLUSH`] after the input ran dry — under light load a record waits
+    /// milliseconds, not the whole interval, for its transaction (each hop of a pipeline adds
+    /// this wait); under load the consumer never runs dry and batches stay large.
     fn poll_batch(&mut self) -> Result<Vec<OwnedMessage>, RuntimeError> {
         let mut batch = Vec::new();
         let deadline = Instant::now() + self.cfg.commit_interval;
         while batch.len() < self.cfg.max_batch {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let mut left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
+            if !batch.is_empty() {
+                left = left.min(IDLE_FLUSH);
+            }
             let polled = self.consumer.poll(left).map(|r| r.map(|m| m.detach()));
+            if polled.is_none() && !batch.is_empty() {
+                self.apply_rebalance(&mut batch)?;
+                break;
+            }
             self.apply_rebalance(&mut batch)?;
             match polled {
                 // A record of a partition revoked during this poll is dropped: its new owner
