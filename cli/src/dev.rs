@@ -125,11 +125,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     .await?;
     println!("  ok     schema registry at {}", registry.url());
     prepare(&bootstrap, &registry.url()).await?;
+    let targets = crate::dev_processors::SinkTargets {
+        database_url: args.database_url.clone(),
+        redis_url: args.redis_url.clone(),
+    };
     let processors = crate::dev_processors::start(
         &bootstrap,
         &registry.url(),
         args.admin_listen,
         Duration::from_millis(args.payment_timeout_ms),
+        Some(&targets),
     )
     .await?;
     println!(

@@ -76,6 +76,9 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
+            // The sinks migrate this database; the test writes no orders into it.
+            "--database-url",
+            "mysql://root@127.0.0.1:3306/techpotli_cli_test",
         ],
     );
     let child = &mut guard.0;
@@ -89,7 +92,7 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
     );
     assert!(
         seen.iter()
-            .any(|l| l.contains("ok     processors inventory, order-saga")),
+            .any(|l| l.contains("ok     processors inventory, order-saga, sink-mysql, sink-redis")),
         "dev runs the processors: {seen:?}"
     );
     let bootstrap = wait_for(

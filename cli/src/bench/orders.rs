@@ -119,6 +119,7 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
         &url,
         "127.0.0.1:0".parse()?,
         Duration::from_secs(900),
+        None,
     ))?;
     let codec = Codec::new(&url);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

@@ -6,9 +6,11 @@
 //! # Layout
 //! - this file: [`Stack`] (start, processors, produce, read back) and [`wait_until`].
 //! - [`events`]: builders of the input events (stock, orders, payments).
+//! - [`sinks`]: the MySQL and Redis sinks on a database and key prefix of their own.
 //! - `tests/`: one file per scenario family (order flow, contention and crashes).
 
 pub mod events;
+pub mod sinks;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use techpotli_e2e::events::{authorized, failed, order, stock};
+use techpotli_e2e::sinks::Sinks;
 use techpotli_e2e::{Stack, wait_until};
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::OrderState::{
@@ -44,6 +45,7 @@ fn level(stack: &Stack, sku: &str) -> StockLevel {
 #[test]
 fn orders_confirm_or_compensate_and_stock_follows() {
     let stack = Stack::start();
+    let sinks = Sinks::start(&stack);
     let inventory = stack.spawn_inventory("e2e-0");
     let saga = stack.spawn_saga("e2e-0", Duration::from_secs(4));
     for (sku, n) in [("A", 10), ("B", 1)] {
@@ -174,6 +176,32 @@ fn orders_confirm_or_compensate_and_stock_follows() {
     let b = level(&stack, "B");
     assert_eq!((b.on_hand, b.reserved), (1, 0));
 
+    // Materialised: MySQL orders, history and stock; Redis hashes.
+    let statuses: i64 = history.values().map(|h| h.len() as i64).sum();
+    let want: BTreeMap<String, String> = [
+        ("o1", "CONFIRMED"),
+        ("o2", "CANCELLED"),
+        ("o3", "CANCELLED"),
+        ("o4", "CANCELLED"),
+    ]
+    .iter()
+    .map(|(o, s)| ((*o).to_owned(), (*s).to_owned()))
+    .collect();
+    wait_until("MySQL caught up", Duration::from_secs(60), || {
+        sinks.mysql_orders() == (want.clone(), statuses)
+            && sinks.mysql_stock().get("A") == Some(&(10, 2))
+    });
+    assert_eq!(sinks.mysql_stock().get("B"), Some(&(1, 0)));
+    wait_until("Redis caught up", Duration::from_secs(60), || {
+        sinks.redis_field("order", "o1", "status").as_deref() == Some("CONFIRMED")
+            && sinks.redis_field("stock", "A", "reserved").as_deref() == Some("2")
+    });
+    assert_eq!(
+        sinks.redis_field("order", "o4", "status").as_deref(),
+        Some("CANCELLED")
+    );
+
     saga.stop().expect("saga stops cleanly");
     inventory.stop().expect("inventory stops cleanly");
+    sinks.stop();
 }
