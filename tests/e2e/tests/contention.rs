@@ -2,7 +2,8 @@
 //! order paid right after placing it (so payments often overtake the reservations). Stock is
 //! never oversold at any point of the `inventory.levels` history, every order ends confirmed or
 //! cancelled exactly once, and the final reserved stock equals what confirmed orders hold.
-//! The second test runs the same with the processors as binaries, SIGKILLed at random.
+//! The sinks materialise the final state into MySQL and Redis. The second test runs the same
+//! with the processors and sinks as binaries, SIGKILLed at random.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 use techpotli_e2e::events::{authorized, order, stock};
+use techpotli_e2e::sinks::Sinks;
 use techpotli_e2e::{Stack, Tail, wait_until};
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderState, OrderStatusChanged};
@@ -22,6 +24,8 @@ const STOCK: i32 = 20;
 const CLIENTS: usize = 200;
 const ORDERS_PER_CLIENT: usize = 10;
 const ORDERS: usize = CLIENTS * ORDERS_PER_CLIENT;
+/// Processes of the crash test: two inventories, two sagas, the MySQL and the Redis sink.
+const PROCS: usize = 6;
 
 /// (order id, lines) of every order placed.
 type Placed = BTreeMap<String, Vec<(String, i32)>>;
@@ -109,6 +113,7 @@ fn check(
     placed: &Placed,
     history: &BTreeMap<String, Vec<OrderStatusChanged>>,
     levels: Tail<StockLevel>,
+    sinks: &Sinks,
 ) {
     assert_eq!(history.len(), ORDERS, "every order has a history");
     let mut confirmed_hold: BTreeMap<String, i32> = BTreeMap::new();
@@ -164,6 +169,37 @@ fn check(
     }
     println!("{changes} stock level changes checked");
 
+    // The sinks materialised the final Kafka state: MySQL orders, history and stock levels,
+    // Redis stock hashes.
+    let final_stock: BTreeMap<String, (i32, i32)> = levels
+        .iter()
+        .map(|(sku, h)| {
+            let l = h.last().unwrap();
+            (sku.clone(), (l.on_hand, l.reserved))
+        })
+        .collect();
+    let statuses: i64 = history.values().map(|h| h.len() as i64).sum();
+    let final_status: BTreeMap<String, String> = history
+        .iter()
+        .map(|(o, h)| {
+            let s = match h.last().unwrap().state {
+                OrderState::Confirmed => "CONFIRMED",
+                _ => "CANCELLED",
+            };
+            (o.clone(), s.to_owned())
+        })
+        .collect();
+    wait_until("MySQL equals Kafka", Duration::from_secs(120), || {
+        sinks.mysql_stock() == final_stock
+            && sinks.mysql_orders() == (final_status.clone(), statuses)
+    });
+    wait_until("Redis equals Kafka", Duration::from_secs(120), || {
+        final_stock.iter().all(|(sku, (on_hand, reserved))| {
+            sinks.redis_field("stock", sku, "on_hand") == Some(on_hand.to_string())
+                && sinks.redis_field("stock", sku, "reserved") == Some(reserved.to_string())
+        })
+    });
+
     let refunds = stack.read::<RefundRequested>(names::PAYMENTS_REFUND_REQUESTS.0);
     let mut per_order: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &refunds {
@@ -182,11 +218,12 @@ fn contended_stock_is_never_oversold_and_every_order_terminates() {
     let stack = Arc::new(Stack::start());
     let inventory = stack.spawn_inventory("e2e-0");
     let saga = stack.spawn_saga("e2e-0", Duration::from_secs(60));
+    let sinks = Sinks::start(&stack);
     let levels = Tail::start(&stack, names::INVENTORY_LEVELS.0);
     stock_up(&stack);
     let placed = place_orders(&stack, Duration::ZERO);
     let history = wait_all_terminal(&stack, Duration::from_secs(240));
-    check(&stack, &placed, &history, levels);
+    check(&stack, &placed, &history, levels, &sinks);
     saga.stop().expect("saga stops cleanly");
     inventory.stop().expect("inventory stops cleanly");
 }
@@ -195,17 +232,23 @@ fn contended_stock_is_never_oversold_and_every_order_terminates() {
 fn processors_killed_at_random_keep_every_invariant() {
     const MIN_KILLS: usize = 10;
     let stack = Arc::new(Stack::start());
-    let timeout = [("TECHPOTLI_PAYMENT_TIMEOUT_MS", "60000")];
+    let sinks = Sinks::targets_only();
+    let sink_env = sinks.env();
+    let mut env: Vec<(&str, &str)> = vec![("TECHPOTLI_PAYMENT_TIMEOUT_MS", "60000")];
+    env.extend(sink_env.iter().map(|(k, v)| (*k, v.as_str())));
+    // Two instances of each processor and one of each sink; any of them may be killed.
     let spawn = |i: usize| -> ChildProc {
         let (bin, instance) = [
             ("techpotli-inventory", "inv-0"),
             ("techpotli-inventory", "inv-1"),
             ("techpotli-order-saga", "saga-0"),
             ("techpotli-order-saga", "saga-1"),
+            ("techpotli-sink-mysql", "mysql-0"),
+            ("techpotli-sink-redis", "redis-0"),
         ][i];
-        stack.spawn_bin(bin, instance, &timeout)
+        stack.spawn_bin(bin, instance, &env)
     };
-    let mut procs: Vec<ChildProc> = (0..4).map(spawn).collect();
+    let mut procs: Vec<ChildProc> = (0..PROCS).map(spawn).collect();
     let levels = Tail::start(&stack, names::INVENTORY_LEVELS.0);
     stock_up(&stack);
     // Orders keep arriving for ~15 s while processors are killed.
@@ -217,15 +260,16 @@ fn processors_killed_at_random_keep_every_invariant() {
     let mut kills = 0;
     while kills < MIN_KILLS {
         std::thread::sleep(Duration::from_millis(rng.random_range(700..2000)));
-        let victim = rng.random_range(0..4);
+        let victim = rng.random_range(0..PROCS);
         procs[victim].kill9();
         kills += 1;
+        println!("kill {kills}: process {victim}");
         procs[victim] = spawn(victim);
     }
-    println!("SIGKILLed processors {kills} times");
+    println!("SIGKILLed processors and sinks {kills} times");
     let placed = feeder.join().expect("clients");
     let history = wait_all_terminal(&stack, Duration::from_secs(300));
-    check(&stack, &placed, &history, levels);
+    check(&stack, &placed, &history, levels, &sinks);
     for p in &mut procs {
         p.term();
         let status = p
