@@ -123,6 +123,10 @@ pub struct Config {
     /// the write endpoints with.
     #[arg(long, env = "API_HELLO_ROUTE", default_value_t = false)]
     pub hello_route: bool,
+    /// Probe `/healthz` of the API running on this host at `API_LISTEN`'s port and exit 0 when
+    /// it answers (container healthchecks; the runtime image has no curl).
+    #[arg(long)]
+    pub healthcheck: bool,
     /// Seconds to finish in-flight requests and flush the producer on SIGTERM.
     #[arg(long, env = "API_SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,

@@ -6,6 +6,9 @@ use techpotli_api::{Api, Config};
 async fn main() -> std::process::ExitCode {
     techpotli_telemetry::init_logging("info");
     let config = Config::from_env();
+    if config.healthcheck {
+        return healthcheck(config.listen.port()).await;
+    }
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -28,4 +31,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(signal = sig, "shutdown requested");
     })
     .await
+}
+
+/// `--healthcheck`: GET http://127.0.0.1:<port>/healthz.
+async fn healthcheck(port: u16) -> std::process::ExitCode {
+    let ok = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .expect("http client")
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
