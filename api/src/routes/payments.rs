@@ -176,7 +176,7 @@ impl WebhookRequest {
 /// Receive a payment outcome from a configured provider. Signed with
 /// `Techpotli-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
 #[utoipa::path(post, path = "/v1/webhooks/payments/{provider}", tag = "payments",
-    params(("provider" = String, Path, description = "Configured provider name, e.g. fake"),
+    params(("provider" = String, Path, description = "Configured provider name", example = "fake"),
         ("Techpotli-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
     request_body = WebhookRequest,
     responses((status = 202, body = super::Accepted), crate::openapi::Errors))]

@@ -2,6 +2,7 @@
 //! never against constants, so results are comparable across machines.
 
 mod broker;
+mod ingress;
 
 pub use broker::BrokerBench;
 
@@ -14,11 +15,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum BenchCommand {
     /// Produce, consume and transactionally copy records through a broker.
     Broker(broker::BrokerBench),
+    /// Load the ingress API's write endpoints beside a hello-world route of the same binary.
+    Ingress(ingress::IngressBench),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
+        BenchCommand::Ingress(b) => ingress::run(&b),
     }
 }
 
