@@ -212,6 +212,11 @@ pub fn router(state: Shared) -> Router {
         StatusCode::SERVICE_UNAVAILABLE,
         Duration::from_millis(state.config.request_timeout_ms),
     ))
+    .layer(CatchPanicLayer::custom(|_| {
+        Problem::internal("unexpected error").into_response()
+    }))
+    // Inside the header layers, so a response it rewrites still gets them.
+    .layer(middleware::from_fn(observe))
     .layer(CompressionLayer::new())
     .layer(cors(&state.checked.cors_origins))
     .layer(header_if_absent(
@@ -222,10 +227,6 @@ pub fn router(state: Shared) -> Router {
     .layer(header_if_absent(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
     .layer(header_if_absent(header::X_FRAME_OPTIONS, "DENY"))
     .layer(header_if_absent(header::REFERRER_POLICY, "no-referrer"))
-    .layer(middleware::from_fn(observe))
-    .layer(CatchPanicLayer::custom(|_| {
-        Problem::internal("unexpected error").into_response()
-    }))
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -857,6 +857,12 @@ async fn edges_probes_openapi_and_body_limits() {
         assert!(r.headers().contains_key(h), "{h} missing");
     }
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // Errors made outside the handlers (method not allowed) are problems with the same headers.
+    let r = get("/v1/orders").await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().contains_key("allow"));
+    assert!(r.headers().contains_key("strict-transport-security"));
     // CORS for a configured origin only.
     let pre = |origin: &'static str| {
         s.http
@@ -878,6 +884,7 @@ async fn edges_probes_openapi_and_body_limits() {
     let r = send(&s, reqwest::Method::POST, "/v1/activity", Some(big), &[]).await;
     assert_eq!(r.0, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.2["content-type"], "application/problem+json");
+    assert_eq!(r.2["x-frame-options"], "DENY");
     let r = s
         .http
         .post(s.url("/v1/activity"))

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures::future::try_join_all;
+use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use techpotli_schemas::types::storefront::{ActivityKind, UserActivity};
 use techpotli_topics::typed::STOREFRONT_ACTIVITY;
@@ -186,12 +186,17 @@ pub async fn post_activity(
         .map(|s| s.chars().take(512).collect::<String>());
     let user = caller.as_ref().map(|c| c.user_id.as_str());
     let records = batch.to_records(user, user_agent.as_deref(), trace, super::now_ms())?;
-    try_join_all(
+    // Wait for every outcome (a dropped delivery future would not cancel its record); any
+    // failure makes the whole batch 503, so a 202 means every record was acknowledged.
+    let outcomes = join_all(
         records
             .iter()
             .map(|(r, m)| produce(&state, STOREFRONT_ACTIVITY, &r.session_id, Some(r), m)),
     )
-    .await?;
+    .await;
+    if let Some(Err(p)) = outcomes.into_iter().find(Result::is_err) {
+        return Err(p);
+    }
     let event_ids = records.iter().map(|(_, m)| m.event_id).collect();
     Ok(accepted(trace, &BatchAccepted { event_ids }))
 }

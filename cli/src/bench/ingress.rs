@@ -27,6 +27,13 @@ pub struct IngressBench {
     /// Requests in flight in the saturation phases.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     connections: u64,
+    /// Requests per second of the fixed-rate activity phase (each carries `--batch` events).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    activity_rate: u64,
+    /// Most requests in flight in the fixed-rate phases (a request due while the cap is
+    /// reached waits; its latency still counts from when it was due).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_in_flight: u64,
     /// Events per activity request.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=500))]
     batch: u64,
@@ -119,10 +126,9 @@ async fn fixed_rate(
     http: reqwest::Client,
     base: Arc<str>,
     e: Endpoint,
-    rate: u64,
-    secs: u64,
-    batch: u64,
+    (rate, secs, batch, cap): (u64, u64, u64, u64),
 ) -> Phase {
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap as usize));
     let total = rate * secs;
     let lat = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failed = Arc::new(AtomicU64::new(0));
@@ -131,8 +137,14 @@ async fn fixed_rate(
     for i in 0..total {
         let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(due).await;
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open semaphore");
         let (http, base, lat, failed) = (http.clone(), base.clone(), lat.clone(), failed.clone());
         tasks.spawn(async move {
+            let _permit = permit;
             if call(&http, &base, e, batch).await {
                 lat.lock().push(due.elapsed().as_micros() as u64);
             } else {
@@ -274,7 +286,18 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
             .await;
             eprintln!("  done: {} {}", e.name(), p.mode);
             phases.push(p);
-            let p = fixed_rate(http.clone(), base.clone(), e, b.rate, b.seconds, b.batch).await;
+            let rate = if matches!(e, Endpoint::Activity) {
+                b.activity_rate
+            } else {
+                b.rate
+            };
+            let p = fixed_rate(
+                http.clone(),
+                base.clone(),
+                e,
+                (rate, b.seconds, b.batch, b.max_in_flight),
+            )
+            .await;
             eprintln!("  done: {} {}", e.name(), p.mode);
             phases.push(p);
         }
