@@ -334,5 +334,11 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         registry.shutdown().await;
         broker.shutdown().await;
     });
+    let failed: u64 = phases.iter().map(|p| p.failed).sum();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} requests failed (errors or non-2xx answers): the numbers above are not clean"
+        );
+    }
     Ok(())
 }
