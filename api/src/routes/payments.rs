@@ -13,8 +13,9 @@ use techpotli_schemas::types::payments::{
 use techpotli_topics::typed::PAYMENTS_EVENTS;
 use utoipa::ToSchema;
 
-use super::{Trace, path_id, produce_one};
+use super::{Trace, path_id};
 use crate::app::Shared;
+use crate::idempotency::{Claim, fingerprint};
 use crate::problem::Problem;
 use crate::produce::Meta;
 use crate::validate::{self as v};
@@ -220,6 +221,30 @@ pub async fn payment_webhook(
     let req: WebhookRequest = crate::validate::parse(&body)?;
     let meta = Meta::new(trace);
     let record = req.to_record(&provider, &meta, now)?;
+    // A verbatim redelivery (same signature) inside the tolerance window is answered with the
+    // first event id and produces nothing, like a retried checkout.
+    let dedup_key = signature.unwrap_or_default();
+    let print = fingerprint(&body);
+    let scope = format!("webhook:{provider}");
+    match state.idempotency.claim(&scope, dedup_key, &print).await? {
+        Claim::Replay(answer) => {
+            metrics::counter!("api_webhook_redeliveries_total").increment(1);
+            return Ok(super::accepted(meta.trace, &answer));
+        }
+        Claim::Fresh | Claim::Unavailable => {}
+    }
     let key = record.order_id.clone();
-    produce_one(&state, PAYMENTS_EVENTS, &key, Some(&record), meta).await
+    if let Err(p) = super::produce(&state, PAYMENTS_EVENTS, &key, Some(&record), &meta).await {
+        state.idempotency.release(&scope, dedup_key).await;
+        return Err(p);
+    }
+    let answer = super::Accepted {
+        event_id: meta.event_id,
+    };
+    let json = serde_json::to_value(&answer).expect("serialisable");
+    state
+        .idempotency
+        .complete(&scope, dedup_key, &print, json)
+        .await;
+    Ok(super::accepted(meta.trace, &answer))
 }
