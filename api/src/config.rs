@@ -101,7 +101,8 @@ pub struct Config {
     /// CORS: allowed browser origins, comma-separated (`https://shop.example`); empty = none.
     #[arg(long, env = "API_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a trusted proxy).
+    /// Take the client IP from the last `X-Forwarded-For` entry, the one the proxy in front
+    /// appended (only behind exactly one trusted proxy).
     #[arg(long, env = "API_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
     /// Turn rate limiting off.

@@ -166,14 +166,16 @@ impl Class {
     }
 }
 
-/// The client address: the socket peer, or the first `X-Forwarded-For` hop when configured.
+/// The client address: the socket peer, or — behind one trusted proxy — the last
+/// `X-Forwarded-For` entry, the one that proxy appended. Earlier entries come from the client
+/// and could be forged to dodge per-IP limits.
 fn client_ip(req: &Request, trust_xff: bool) -> String {
     if trust_xff
         && let Some(ip) = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|s| s.trim().parse::<IpAddr>().ok())
     {
         return ip.to_string();
@@ -277,5 +279,38 @@ pub fn from_config(c: &crate::config::Config) -> Auth {
         issuer,
         audience: c.oidc_audience.clone().unwrap_or_default(),
         leeway: c.oidc_leeway_secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_takes_the_proxy_appended_entry_only_when_trusted() {
+        let mut req = Request::builder()
+            .header("x-forwarded-for", "6.6.6.6, 10.0.0.7")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 5000))));
+        assert_eq!(client_ip(&req, true), "10.0.0.7");
+        assert_eq!(client_ip(&req, false), "127.0.0.1");
+    }
+
+    #[test]
+    fn customers_act_on_themselves_admins_on_anyone() {
+        let p = |roles: &[&str]| Principal {
+            user_id: "alice".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        assert!(require_self(&p(&[]), "alice", "admin").is_ok());
+        assert_eq!(
+            require_self(&p(&["customer"]), "bob", "admin")
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert!(require_self(&p(&["admin"]), "bob", "admin").is_ok());
     }
 }
