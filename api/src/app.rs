@@ -30,7 +30,9 @@ use crate::idempotency::Idempotency;
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::produce::Producer;
 use crate::ratelimit::RateLimiter;
-use crate::routes::{activity, carts, catalog, customers, inventory, orders, payments};
+use crate::routes::{
+    activity, carts, catalog, customers, inventory, orders, payments, price_rules,
+};
 use crate::store::Store;
 use crate::validate::MAX_BODY_BYTES;
 
@@ -144,7 +146,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route(
             "/v1/admin/price-rules/{rule_id}",
-            put(catalog::put_price_rule).delete(catalog::delete_price_rule),
+            put(price_rules::put_price_rule).delete(price_rules::delete_price_rule),
         )
         .route(
             "/v1/admin/inventory/{sku}/adjustments",

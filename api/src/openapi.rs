@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::problem::Problem;
-use crate::routes::{activity, carts, catalog, customers, inventory, orders, payments};
+use crate::routes::{
+    activity, carts, catalog, customers, inventory, orders, payments, price_rules,
+};
 
 /// The error answers every write endpoint may give (bodies are `application/problem+json`).
 #[derive(IntoResponses)]
@@ -71,7 +73,7 @@ impl Modify for Bearer {
     info(title = "TechPotli ingress API", description = "Every user action becomes an acknowledged Avro event on Kafka. A 202 means the broker acknowledged the record."),
     paths(
         catalog::put_product, catalog::delete_product,
-        catalog::put_price_rule, catalog::delete_price_rule,
+        price_rules::put_price_rule, price_rules::delete_price_rule,
         inventory::post_adjustment,
         customers::put_profile,
         carts::create_cart, carts::add_item, carts::remove_item, carts::clear_cart,

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod price_rules;
 
 use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -17,6 +17,10 @@ use techpotli_registry::{RegistryConfig, RegistryHandle};
 use techpotli_schemas::codec::Codec;
 use techpotli_testkit::TestBroker;
 
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
 /// A [`TestBroker`] usable from async tests: it owns a runtime, so it is started, stopped and
 /// dropped on a plain thread.
 pub struct Broker {
@@ -194,4 +198,48 @@ pub fn assert_headers(rec: &Rec, event_id: &str) {
         techpotli_telemetry::TraceParent::parse(tp).is_some(),
         "bad traceparent {tp}"
     );
+}
+
+// ---- HTTP helpers -------------------------------------------------------------------
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Sends `body` and returns (status, JSON body, headers).
+pub async fn send(
+    s: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut rb = s.http.request(method, s.url(path));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, v, h)
+}
+
+pub fn event_id(v: &Value) -> Uuid {
+    v["event_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// A problem body naming `field` with `status`.
+pub fn assert_problem(
+    got: &(StatusCode, Value, reqwest::header::HeaderMap),
+    status: u16,
+    field: &str,
+) {
+    assert_eq!(got.0.as_u16(), status, "{}", got.1);
+    assert_eq!(got.2["content-type"], "application/problem+json");
+    assert_eq!(got.1["field"], field, "{}", got.1);
+    assert!(got.1["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(!got.1["detail"].as_str().unwrap().is_empty());
 }
