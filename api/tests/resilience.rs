@@ -240,3 +240,48 @@ async fn rate_limits_per_user_and_per_ip() {
         3
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    let common::Stack {
+        mut broker,
+        registry: _registry,
+        api,
+        http,
+        ..
+    } = common::Stack::start(|c| {
+        c.produce_timeout_ms = 1500;
+        c.request_timeout_ms = 5000;
+        c.shutdown_grace_secs = 10;
+    })
+    .await;
+    let url = api.url();
+    assert_eq!(
+        activity(&http, &url, 0).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // With the broker gone, a request stays in flight until the produce deadline (1.5 s).
+    broker.stop();
+    let (h, u) = (http.clone(), url.clone());
+    let in_flight = tokio::spawn(async move { activity(&h, &u, 1).await.status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    api.shutdown().await.unwrap();
+    let took = started.elapsed();
+    // The in-flight request got its answer (not a reset connection); shutdown waited for it,
+    // not for the whole grace period.
+    assert_eq!(in_flight.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        took >= Duration::from_millis(800),
+        "shutdown did not wait: {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "shutdown took {took:?}");
+    // Stopped: nothing listens any more.
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+}
