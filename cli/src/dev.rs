@@ -1,7 +1,8 @@
 //! `techpotli dev`: the whole pipeline on one machine, in one process — the embedded broker
 //! (data under `./.techpotli/`), the schema registry, the topic catalogue applied, every schema
-//! registered — then every component that exists: the ingress API on `127.0.0.1:8080` (with
-//! `--insecure-dev-auth`). Stops cleanly on Ctrl-C / SIGTERM.
+//! registered — then every component that exists: the processors (`dev_processors.rs`) and
+//! the ingress API on `127.0.0.1:8080` (with `--insecure-dev-auth`). Stops cleanly on Ctrl-C /
+//! SIGTERM: the API drains, processors commit their last batch first.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,13 @@ pub struct DevArgs {
     /// Redis the sinks and the API will use.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// `/healthz`, `/readyz`, `/metrics` of the processors (port 0 picks a free one).
+    #[arg(long, env = "TECHPOTLI_ADMIN_LISTEN", default_value = "127.0.0.1:9100")]
+    admin_listen: SocketAddr,
+    /// The order saga's payment timeout, in milliseconds.
+    #[arg(long, env = "TECHPOTLI_PAYMENT_TIMEOUT_MS", default_value_t = 900_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=604_800_000))]
+    payment_timeout_ms: u64,
 }
 
 /// `host:port` of a `scheme://[user@]host:port[/...]` URL.
@@ -134,14 +142,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     })
     .await?;
     println!("  ok     schema registry at {}", registry.url());
-    let report = techpotli_topics::apply::apply(
-        &topics_cmd::admin(&bootstrap)?,
-        techpotli_topics::catalogue(),
-        false,
+    prepare(&bootstrap, &registry.url()).await?;
+    let processors = crate::dev_processors::start(
+        &bootstrap,
+        &registry.url(),
+        args.admin_listen,
+        Duration::from_millis(args.payment_timeout_ms),
     )
     .await?;
-    topics_cmd::print_report(&report, false);
-    schemas_cmd::register(&registry.url()).await?;
+    println!(
+        "  ok     processors {} (admin http://{}/readyz)",
+        processors.names().join(", "),
+        processors.admin_addr()
+    );
     let api = start_api(&args, &bootstrap, &registry.url()).await?;
     println!(
         "  ok     ingress API at {} (INSECURE dev auth: X-Dev-User / X-Dev-Roles headers; docs at /docs)",
@@ -158,10 +171,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     if let Err(e) = api.shutdown().await {
         println!("  WARN   ingress API: {e:#}");
     }
+    processors.stop().await;
     registry.shutdown().await;
     broker.shutdown().await;
     println!("techpotli dev: stopped");
     Ok(0)
+}
+
+/// Makes a cluster and registry ready for the pipeline: the topic catalogue applied and every
+/// schema registered (with its compatibility level). Idempotent; used by `dev` and the
+/// end-to-end tests.
+pub async fn prepare(bootstrap: &str, registry_url: &str) -> anyhow::Result<()> {
+    let report = techpotli_topics::apply::apply(
+        &topics_cmd::admin(bootstrap)?,
+        techpotli_topics::catalogue(),
+        false,
+    )
+    .await?;
+    topics_cmd::print_report(&report, false);
+    schemas_cmd::register(registry_url).await
 }
 
 #[cfg(test)]

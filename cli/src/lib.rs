@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod dev;
+pub mod dev_processors;
 pub mod docs_cmd;
 pub mod schemas_cmd;
 pub mod tail;

@@ -76,6 +76,8 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
             "127.0.0.1:0",
             "--api-listen",
             "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
         ],
     );
     let child = &mut guard.0;
@@ -86,6 +88,11 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         &mut seen,
         |l| l == "techpotli dev ready",
         Duration::from_secs(60),
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("ok     processors inventory, order-saga")),
+        "dev runs the processors: {seen:?}"
     );
     let bootstrap = wait_for(
         &rx,

@@ -58,6 +58,10 @@ pub const ALL: &[(&str, &str)] = &[
         include_str!("../avro/product_upserted.avsc"),
     ),
     (
+        "refund_requested.avsc",
+        include_str!("../avro/refund_requested.avsc"),
+    ),
+    (
         "reservation_request.avsc",
         include_str!("../avro/reservation_request.avsc"),
     ),

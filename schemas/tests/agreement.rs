@@ -169,7 +169,7 @@ macro_rules! agreement {
             let covered: BTreeSet<&str> = [$(<$ty as AvroRecord>::SCHEMA_FILE),+].into();
             let files: BTreeSet<&str> = avsc::ALL.iter().map(|(f, _)| *f).collect();
             assert_eq!(covered, files);
-            assert_eq!(files.len(), 19);
+            assert_eq!(files.len(), 20);
         }
     };
 }
@@ -183,6 +183,7 @@ agreement! {
     cart_event: CartEvent;
     order_placed: OrderPlaced;
     payment_event: PaymentEvent;
+    refund_requested: RefundRequested;
     reservation_request: ReservationRequest;
     reservation_result: ReservationResult;
     stock_level: StockLevel;

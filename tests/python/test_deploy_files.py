@@ -512,6 +512,6 @@ def test_k8s_keda_example():
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 6)
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "kafka"
-    assert trigger["metadata"]["consumerGroup"] == "techpotli-inventory"
+    assert trigger["metadata"]["consumerGroup"] == "inventory", "the runtime's group id is the app id"
     assert str(trigger["metadata"]["lagThreshold"]) == "1000"
     assert (K8S / "README.md").is_file()

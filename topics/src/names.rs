@@ -24,6 +24,7 @@ pub const STOREFRONT_ACTIVITY: TopicName = TopicName("storefront.activity");
 pub const CARTS_EVENTS: TopicName = TopicName("carts.events");
 pub const ORDERS_PLACED: TopicName = TopicName("orders.placed");
 pub const PAYMENTS_EVENTS: TopicName = TopicName("payments.events");
+pub const PAYMENTS_REFUND_REQUESTS: TopicName = TopicName("payments.refund-requests");
 pub const INVENTORY_RESERVATION_REQUESTS: TopicName = TopicName("inventory.reservation-requests");
 pub const INVENTORY_RESERVATIONS: TopicName = TopicName("inventory.reservations");
 pub const INVENTORY_LEVELS: TopicName = TopicName("inventory.levels");

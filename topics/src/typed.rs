@@ -15,7 +15,7 @@ use techpotli_schemas::types::inventory::{
 };
 use techpotli_schemas::types::notifications::NotificationRequested;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
-use techpotli_schemas::types::payments::PaymentEvent;
+use techpotli_schemas::types::payments::{PaymentEvent, RefundRequested};
 use techpotli_schemas::types::pricing::{CartPriced, PriceChanged};
 use techpotli_schemas::types::storefront::UserActivity;
 
@@ -59,6 +59,8 @@ pub const STOREFRONT_ACTIVITY: Topic<UserActivity> = Topic::new(names::STOREFRON
 pub const CARTS_EVENTS: Topic<CartEvent> = Topic::new(names::CARTS_EVENTS);
 pub const ORDERS_PLACED: Topic<OrderPlaced> = Topic::new(names::ORDERS_PLACED);
 pub const PAYMENTS_EVENTS: Topic<PaymentEvent> = Topic::new(names::PAYMENTS_EVENTS);
+pub const PAYMENTS_REFUND_REQUESTS: Topic<RefundRequested> =
+    Topic::new(names::PAYMENTS_REFUND_REQUESTS);
 pub const INVENTORY_RESERVATION_REQUESTS: Topic<ReservationRequest> =
     Topic::new(names::INVENTORY_RESERVATION_REQUESTS);
 pub const INVENTORY_RESERVATIONS: Topic<ReservationResult> =
@@ -91,6 +93,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         CARTS_EVENTS,
         ORDERS_PLACED,
         PAYMENTS_EVENTS,
+        PAYMENTS_REFUND_REQUESTS,
         INVENTORY_RESERVATION_REQUESTS,
         INVENTORY_RESERVATIONS,
         INVENTORY_LEVELS,

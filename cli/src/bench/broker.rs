@@ -40,6 +40,27 @@ pub struct BrokerBench {
     data_dir: Option<std::path::PathBuf>,
 }
 
+/// The size of a benchmark run, shared by the broker and runtime benchmarks.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub records: u64,
+    pub record_bytes: u64,
+    pub partitions: i32,
+    /// Distinct keys (`i % keys`); 0: every record its own key.
+    pub keys: u64,
+}
+
+impl BrokerBench {
+    fn shape(&self) -> Shape {
+        Shape {
+            records: self.records,
+            record_bytes: self.record_bytes,
+            partitions: self.partitions,
+            keys: 0,
+        }
+    }
+}
+
 /// Counts delivery reports so produce throughput means acknowledged records.
 #[derive(Default)]
 struct Acks {
@@ -105,7 +126,11 @@ fn assign_from_start(c: &BaseConsumer, topic: &str, partitions: i32) -> anyhow::
     Ok(())
 }
 
-fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> anyhow::Result<()> {
+pub(super) fn create_topics(
+    bootstrap: &str,
+    names: &[&str],
+    partitions: i32,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client(bootstrap, &[]).create()?;
     let topics: Vec<NewTopic> = names
         .iter()
@@ -120,13 +145,14 @@ fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> anyhow::Re
     Ok(())
 }
 
-fn produce_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
+pub(super) fn produce_phase(b: &Shape, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
     let p = producer(bootstrap, &[])?;
     let value = vec![b'x'; b.record_bytes as usize];
     let bar = records_bar("produce (acks=all)", b.records);
     let started = Instant::now();
     for i in 0..b.records {
-        send(&p, topic, &i.to_be_bytes(), &value)?;
+        let key = if b.keys == 0 { i } else { i % b.keys };
+        send(&p, topic, &key.to_be_bytes(), &value)?;
         if i % 10_000 == 0 {
             p.poll(Duration::ZERO);
             bar.set_position(p.context().ok.load(Ordering::Relaxed));
@@ -153,7 +179,7 @@ fn produce_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Resul
     })
 }
 
-fn consume_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
+fn consume_phase(b: &Shape, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
     let c: BaseConsumer = client(
         bootstrap,
         &[
@@ -188,8 +214,8 @@ fn consume_phase(b: &BrokerBench, bootstrap: &str, topic: &str) -> anyhow::Resul
 }
 
 /// Copies `input` to `output`; with `transactional`, in EOS v2 transactions of `TXN_BATCH`.
-fn copy_phase(
-    b: &BrokerBench,
+pub(super) fn copy_phase(
+    b: &Shape,
     bootstrap: &str,
     input: &str,
     output: &str,
@@ -308,10 +334,11 @@ pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
         }
     );
     create_topics(&bootstrap, &[&input, &plain_out, &txn_out], b.partitions)?;
-    let produce = produce_phase(b, &bootstrap, &input)?;
-    let consume = consume_phase(b, &bootstrap, &input)?;
-    let plain = copy_phase(b, &bootstrap, &input, &plain_out, false)?;
-    let txn = copy_phase(b, &bootstrap, &input, &txn_out, true)?;
+    let shape = b.shape();
+    let produce = produce_phase(&shape, &bootstrap, &input)?;
+    let consume = consume_phase(&shape, &bootstrap, &input)?;
+    let plain = copy_phase(&shape, &bootstrap, &input, &plain_out, false)?;
+    let txn = copy_phase(&shape, &bootstrap, &input, &txn_out, true)?;
     let ratio = txn.records_per_sec() / plain.records_per_sec();
     print_table(&[produce, consume, plain, txn]);
     println!("\ntransactional / plain copy throughput: {ratio:.2}x");

@@ -3,8 +3,10 @@
 
 mod broker;
 mod ingress;
+mod runtime;
 
 pub use broker::BrokerBench;
+pub use runtime::RuntimeBench;
 
 use std::time::Duration;
 
@@ -17,12 +19,16 @@ pub enum BenchCommand {
     Broker(broker::BrokerBench),
     /// Load the ingress API's write endpoints beside a hello-world route of the same binary.
     Ingress(ingress::IngressBench),
+    /// Raw consume → produce pass-through against the runtime's exactly-once pass-through
+    /// with a state store.
+    Runtime(runtime::RuntimeBench),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
         BenchCommand::Ingress(b) => ingress::run(&b),
+        BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
     }
 }
 

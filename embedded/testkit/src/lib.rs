@@ -127,7 +127,12 @@ impl ChildProc {
             .args(args)
             .envs(env.iter().copied())
             .stdout(stdout)
-            .stderr(Stdio::null())
+            // TECHPOTLI_TEST_LOGS=1 shows children's logs when debugging a test.
+            .stderr(if std::env::var_os("TECHPOTLI_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn child");
         Self(child)
@@ -137,6 +142,37 @@ impl ChildProc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+
+    /// Sends SIGTERM (through kill(1): the workspace forbids `unsafe`, so no libc call).
+    pub fn term(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.0.id());
+    }
+
+    /// Waits up to `timeout` for the child to exit; `None` if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
 }
 
 impl Drop for ChildProc {

@@ -22,6 +22,9 @@ pub type StoreData = HashMap<Vec<u8>, Vec<u8>>;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Restore logs its progress every this many changelog records.
+pub const RESTORE_LOG_EVERY: u64 = 100_000;
+
 /// Name of `store`'s changelog for `app` (the catalogue's convention).
 pub fn changelog_topic(app: &str, store: &str) -> String {
     techpotli_topics::catalogue().changelog(app, store)
@@ -103,19 +106,35 @@ pub fn ensure_topics(
     Ok(partitions)
 }
 
+/// The restore consumer's context: reaching the end of a partition is how restore knows it is
+/// done, not an error worth an ERROR log line.
+struct RestoreContext;
+
+impl rdkafka::ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "restore consumer error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for RestoreContext {}
+
 /// Reads changelog partitions `partitions` of `topic` from the beginning to their end
 /// (read_committed: aborted writes of crashed instances are skipped) and returns each
 /// partition's state. Call only after `init_transactions` of this instance, which aborts any
-/// transaction its zombie left open, so the end (LSO) is reached promptly.
+/// transaction its zombie left open, so the end (LSO) is reached promptly. Returns the state
+/// and the number of changelog records read; progress is logged every
+/// [`RESTORE_LOG_EVERY`] records.
 pub fn restore(
     bootstrap: &str,
     topic: &str,
     partitions: &[i32],
     timeout: Duration,
-) -> Result<BTreeMap<i32, StoreData>, RuntimeError> {
+) -> Result<(BTreeMap<i32, StoreData>, u64), RuntimeError> {
     let mut out: BTreeMap<i32, StoreData> =
         partitions.iter().map(|p| (*p, StoreData::new())).collect();
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<RestoreContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         // Never used to join or commit (partitions are assigned by hand), but librdkafka
         // reports "Unknown group" on poll without one.
@@ -123,7 +142,7 @@ pub fn restore(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create()?;
+        .create_with_context(RestoreContext)?;
     let mut tpl = TopicPartitionList::new();
     let mut pending = HashSet::new();
     for &p in partitions {
@@ -134,7 +153,7 @@ pub fn restore(
         }
     }
     if pending.is_empty() {
-        return Ok(out);
+        return Ok((out, 0));
     }
     consumer.assign(&tpl)?;
     let deadline = Instant::now() + timeout;
@@ -153,6 +172,9 @@ pub fn restore(
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
                 records += 1;
+                if records.is_multiple_of(RESTORE_LOG_EVERY) {
+                    tracing::info!(%topic, records, pending = pending.len(), "restoring");
+                }
                 let data = out.entry(m.partition()).or_default();
                 let key = m.key().unwrap_or_default().to_vec();
                 match m.payload() {
@@ -163,5 +185,5 @@ pub fn restore(
         }
     }
     tracing::info!(%topic, ?partitions, records, "restored state");
-    Ok(out)
+    Ok((out, records))
 }

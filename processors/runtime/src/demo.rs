@@ -1,7 +1,12 @@
-//! `RunningTotal`: the reference processor of the runtime's own tests, example binary and
-//! (later) benchmark. It keeps a per-key sum in a store and emits every new sum, so any lost
-//! or duplicated input shows up as a gap or a repeat in the output sequence of a key.
+//! Reference processors of the runtime's own tests, example binary and benchmark:
+//! - [`RunningTotal`] keeps a per-key sum in a store and emits every new sum, so any lost or
+//!   duplicated input shows up as a gap or a repeat in the output sequence of a key;
+//! - [`PassThrough`] forwards every record unchanged and remembers each key's last value: the
+//!   runtime benchmark's workload (a copy with state, as a real processor has);
+//! - [`DelayedEcho`] schedules a timer per key and emits when it fires, so a timer fired twice
+//!   (or never) shows up as a duplicate (or missing) output.
 
+use crate::FiredTimer;
 use crate::processor::{Context, InputRecord, ProcessError, Processor};
 
 /// The store holding the totals.
@@ -37,6 +42,70 @@ impl Processor for RunningTotal {
             Some(&total.to_be_bytes()),
             Vec::new(),
         );
+        Ok(())
+    }
+}
+
+/// The store [`PassThrough`] keeps.
+pub const LAST: &str = "last";
+
+/// Emits each record's key and value unchanged to `output` and keeps the last value per key in
+/// store [`LAST`].
+#[derive(Debug, Clone)]
+pub struct PassThrough {
+    pub output: String,
+}
+
+impl Processor for PassThrough {
+    fn stores(&self) -> Vec<String> {
+        vec![LAST.to_owned()]
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record.key.unwrap_or_default();
+        let value = record.value.unwrap_or_default();
+        ctx.store(LAST)?.put(&key, &value);
+        ctx.emit(&self.output, Some(&key), Some(&value), Vec::new());
+        Ok(())
+    }
+}
+
+/// For each record (key `k`, value a big-endian `u64` delay in ms) schedules timer `k`
+/// `delay` after the wall clock (or, with `stream_time`, after the record's timestamp, fired
+/// by stream time); a later record for `k` moves the timer. When timer `k` fires it emits
+/// `(k, "fired")` to `output`.
+#[derive(Debug, Clone)]
+pub struct DelayedEcho {
+    pub output: String,
+    pub stream_time: bool,
+}
+
+impl Processor for DelayedEcho {
+    fn stores(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record
+            .key
+            .ok_or_else(|| ProcessError::Invariant("record has no key".into()))?;
+        let value = record.value.unwrap_or_default();
+        let delay: [u8; 8] = value.as_slice().try_into().map_err(|_| {
+            ProcessError::Invariant(format!("value must be 8 bytes, got {}", value.len()))
+        })?;
+        let delay = i64::try_from(u64::from_be_bytes(delay))
+            .map_err(|_| ProcessError::Invariant("delay out of range".into()))?;
+        if self.stream_time {
+            let ts = record.meta.timestamp.unwrap_or_default();
+            ctx.schedule_stream(&key, ts.saturating_add(delay))
+        } else {
+            let now = ctx.now_ms();
+            ctx.schedule(&key, now.saturating_add(delay))
+        }
+    }
+
+    fn on_timer(&mut self, timer: FiredTimer, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        ctx.emit(&self.output, Some(&timer.key), Some(b"fired"), Vec::new());
         Ok(())
     }
 }
@@ -84,5 +153,32 @@ mod tests {
             .process(r, &mut Context::for_test(&mut stores, &mut emits, &meta))
             .unwrap_err();
         assert_eq!(err.dlq_class(), Some("invariant"));
+    }
+
+    #[test]
+    fn delayed_echo_schedules_and_moves_one_timer_per_key() {
+        let mut p = DelayedEcho {
+            output: "out".into(),
+            stream_time: false,
+        };
+        let mut stores = test_stores(&[]);
+        let mut emits = Vec::new();
+        for delay in [500u64, 900] {
+            let r = record("a", &delay.to_be_bytes());
+            let meta = r.meta.clone();
+            let mut ctx = Context::for_test(&mut stores, &mut emits, &meta).with_now(1_000);
+            p.process(r, &mut ctx).unwrap();
+        }
+        let r = record("x", b"");
+        let meta = r.meta.clone();
+        let mut ctx = Context::for_test(&mut stores, &mut emits, &meta).with_now(1_000);
+        assert_eq!(ctx.timer(b"a").unwrap().map(|t| t.at), Some(1_900));
+        let fired = FiredTimer {
+            key: b"a".to_vec(),
+            timer: ctx.timer(b"a").unwrap().unwrap(),
+        };
+        p.on_timer(fired, &mut ctx).unwrap();
+        assert_eq!(emits.len(), 1);
+        assert_eq!(emits[0].value.as_deref(), Some(&b"fired"[..]));
     }
 }

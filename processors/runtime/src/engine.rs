@@ -5,48 +5,55 @@
 //!
 //! Because `poll` (and with it every rebalance callback) only runs between transactions, a
 //! revocation never meets an open transaction, and an assignment is restored before a record
-//! of it is processed.
+//! of it is processed. The transaction itself is in `batch.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::producer::Producer;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::changelog::{self, changelog_topic, dlq_topic};
-use crate::processor::{Context, InputRecord, OutputRecord, Processor, RecordMetadata};
+use crate::avro::AvroIo;
+use crate::changelog::{self, changelog_topic};
+use crate::processor::{InputRecord, Processor, RecordMetadata};
 use crate::rebalance::{RebalanceEvent, RuntimeContext, Tp};
 use crate::store::KeyValueStore;
-use crate::txn::{self, Failure, TxnProducer};
+use crate::timers::{self, TIMERS};
+use crate::txn::TxnProducer;
 use crate::{RuntimeConfig, RuntimeError, Shared};
 
-/// Consecutive aborted transactions after which the instance gives up: a batch that can never
-/// commit (e.g. an emit to a topic that does not exist) must not spin forever.
-const MAX_CONSECUTIVE_ABORTS: u32 = 10;
-
-/// The state of one task (an input partition number across all input topics).
-struct Task {
-    stores: BTreeMap<String, KeyValueStore>,
+/// The state of one task (an input partition number across all input topics): the
+/// processor's stores and the timer store.
+pub(crate) struct Task {
+    pub(crate) stores: BTreeMap<String, KeyValueStore>,
 }
 
 pub(crate) struct Engine<P: Processor> {
-    cfg: RuntimeConfig,
-    processor: P,
-    /// (store name, changelog topic).
-    changelogs: Vec<(String, String)>,
-    consumer: BaseConsumer<RuntimeContext>,
-    producer: TxnProducer,
-    assigned: HashSet<Tp>,
-    tasks: BTreeMap<i32, Task>,
-    shared: Arc<Shared>,
-    aborts_in_a_row: u32,
+    pub(crate) cfg: RuntimeConfig,
+    pub(crate) processor: P,
+    /// (store name, changelog topic), the timer store included.
+    pub(crate) changelogs: Vec<(String, String)>,
+    pub(crate) consumer: BaseConsumer<RuntimeContext>,
+    pub(crate) producer: TxnProducer,
+    pub(crate) assigned: HashSet<Tp>,
+    pub(crate) tasks: BTreeMap<i32, Task>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) aborts_in_a_row: u32,
+    pub(crate) avro: Option<AvroIo>,
 }
 
-fn to_input(m: &OwnedMessage) -> InputRecord {
+/// Wall clock in ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn to_input(m: &OwnedMessage) -> InputRecord {
     let headers = m
         .headers()
         .map(|h| {
@@ -77,8 +84,20 @@ impl<P: Processor> Engine<P> {
         shared: Arc<Shared>,
     ) -> Result<Self, RuntimeError> {
         cfg.validate().map_err(RuntimeError::Config)?;
-        let stores = processor.stores();
+        let mut stores = processor.stores();
+        if let Some(s) = stores.iter().find(|s| s.starts_with('_')) {
+            return Err(RuntimeError::Config(format!(
+                "store name {s}: names starting with '_' are reserved"
+            )));
+        }
+        stores.push(TIMERS.to_owned());
         changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &cfg.input_topics, &stores)?;
+        let avro = cfg
+            .schema_registry_url
+            .as_deref()
+            .map(AvroIo::new)
+            .transpose()
+            .map_err(|e| RuntimeError::Config(format!("codec runtime: {e}")))?;
         let changelogs = stores
             .iter()
             .map(|s| (s.clone(), changelog_topic(&cfg.app_id, s)))
@@ -94,10 +113,15 @@ impl<P: Processor> Engine<P> {
         producer
             .init_transactions(cfg.transaction_timeout)
             .map_err(RuntimeError::Fatal)?;
-        let consumer: BaseConsumer<RuntimeContext> = ClientConfig::new()
+        let mut consumer_cfg = ClientConfig::new();
+        if cfg.static_membership {
+            consumer_cfg.set("group.instance.id", &cfg.instance_id);
+        }
+        let consumer: BaseConsumer<RuntimeContext> = consumer_cfg
             .set("bootstrap.servers", &cfg.bootstrap)
             .set("group.id", &cfg.app_id)
-            .set("group.instance.id", &cfg.instance_id)
+            .set("client.id", cfg.transactional_id())
+            .set("statistics.interval.ms", "5000")
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
@@ -108,7 +132,7 @@ impl<P: Processor> Engine<P> {
                 "session.timeout.ms",
                 cfg.session_timeout.as_millis().to_string(),
             )
-            .create_with_context(RuntimeContext::default())?;
+            .create_with_context(RuntimeContext::new(&cfg.app_id))?;
         let topics: Vec<&str> = cfg.input_topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "runtime started");
@@ -122,6 +146,7 @@ impl<P: Processor> Engine<P> {
             tasks: BTreeMap::new(),
             shared,
             aborts_in_a_row: 0,
+            avro,
         })
     }
 
@@ -129,12 +154,28 @@ impl<P: Processor> Engine<P> {
     pub(crate) fn run(mut self) -> Result<(), RuntimeError> {
         while !self.shared.stop.load(Ordering::Relaxed) {
             let batch = self.poll_batch()?;
-            if !batch.is_empty() {
+            if !batch.is_empty() || self.timers_due()? {
                 self.transaction(&batch)?;
             }
         }
+        // Everything polled is committed; unsubscribing (and the close on drop) leaves the
+        // group unless this is a static member (KIP-345 members keep their assignment for
+        // `session.timeout.ms`, so a restart does not rebalance).
         self.consumer.unsubscribe();
+        tracing::info!(app = %self.cfg.app_id, instance = %self.cfg.instance_id, "runtime stopped");
         Ok(())
+    }
+
+    /// Whether any owned task has a timer due now.
+    fn timers_due(&self) -> Result<bool, RuntimeError> {
+        let now = now_ms();
+        for task in self.tasks.values() {
+            let due = timers::due(&task.stores[TIMERS], now).map_err(RuntimeError::Process)?;
+            if !due.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn poll_batch(&mut self) -> Result<Vec<OwnedMessage>, RuntimeError> {
@@ -209,6 +250,7 @@ impl<P: Processor> Engine<P> {
             return Ok(());
         }
         let started = Instant::now();
+        crate::metrics::restoring(&self.cfg.app_id, partitions.len());
         let mut tasks: BTreeMap<i32, Task> = partitions
             .iter()
             .map(|p| {
@@ -221,12 +263,13 @@ impl<P: Processor> Engine<P> {
             })
             .collect();
         for (store, topic) in &self.changelogs {
-            let mut data = changelog::restore(
+            let (mut data, records) = changelog::restore(
                 &self.cfg.bootstrap,
                 topic,
                 partitions,
                 Duration::from_secs(300),
             )?;
+            crate::metrics::restored(&self.cfg.app_id, store, records);
             for (p, task) in &mut tasks {
                 let d = data.remove(p).unwrap_or_default();
                 task.stores
@@ -234,160 +277,8 @@ impl<P: Processor> Engine<P> {
             }
         }
         self.tasks.extend(tasks);
+        crate::metrics::restoring(&self.cfg.app_id, 0);
         tracing::info!(?partitions, elapsed = ?started.elapsed(), "restore complete");
-        Ok(())
-    }
-
-    /// One transaction over `batch`; an abortable failure aborts, undoes and rewinds so the
-    /// batch is polled and processed again.
-    fn transaction(&mut self, batch: &[OwnedMessage]) -> Result<(), RuntimeError> {
-        let started = Instant::now();
-        match self.try_transaction(batch) {
-            Ok(dead) => {
-                for task in self.tasks.values_mut() {
-                    task.stores
-                        .values_mut()
-                        .for_each(KeyValueStore::clear_journal);
-                }
-                self.aborts_in_a_row = 0;
-                let s = &self.shared;
-                s.processed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                s.dead_lettered.fetch_add(dead, Ordering::Relaxed);
-                s.commits.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(records = batch.len(), elapsed = ?started.elapsed(), "committed");
-                Ok(())
-            }
-            Err(Failure::Abortable(e)) => {
-                tracing::warn!(error = %e, "transaction aborted; rewinding");
-                self.abort_and_rewind(batch)
-            }
-            Err(Failure::Fatal(e)) => {
-                let _ = self
-                    .producer
-                    .abort_transaction(self.cfg.transaction_timeout);
-                Err(e)
-            }
-        }
-    }
-
-    /// Returns the number of dead-lettered records.
-    fn try_transaction(&mut self, batch: &[OwnedMessage]) -> Result<u64, Failure> {
-        let producer = &self.producer;
-        txn::call(producer, || producer.begin_transaction())?;
-        let mut offsets: BTreeMap<Tp, i64> = BTreeMap::new();
-        let mut emits: Vec<OutputRecord> = Vec::new();
-        let mut dead = 0;
-        for m in batch {
-            let record = to_input(m);
-            let meta = record.meta.clone();
-            let task = self.tasks.get_mut(&meta.partition).ok_or_else(|| {
-                Failure::Fatal(RuntimeError::Restore(format!(
-                    "no state for partition {} (not restored)",
-                    meta.partition
-                )))
-            })?;
-            let marks: Vec<usize> = task.stores.values().map(KeyValueStore::mark).collect();
-            emits.clear();
-            let result = {
-                let mut ctx = Context::new(&mut task.stores, &mut emits, &meta);
-                self.processor.process(record, &mut ctx)
-            };
-            match result {
-                Ok(()) => {
-                    for e in &emits {
-                        let (k, v) = (e.key.as_deref(), e.value.as_deref());
-                        txn::send(producer, &e.topic, None, k, v, &e.headers)?;
-                    }
-                }
-                Err(err) => {
-                    let Some(class) = err.dlq_class() else {
-                        tracing::error!(error = %err, topic = %meta.topic, offset = meta.offset, "processor failed");
-                        return Err(Failure::Fatal(RuntimeError::Process(err)));
-                    };
-                    for (store, mark) in task.stores.values_mut().zip(marks) {
-                        store.rollback_to(mark);
-                    }
-                    let headers = txn::dlq_headers(
-                        class,
-                        &err.to_string(),
-                        &meta.topic,
-                        meta.partition,
-                        meta.offset,
-                        &self.cfg.app_id,
-                        &meta.headers,
-                    );
-                    let dlq = dlq_topic(&meta.topic);
-                    txn::send(producer, &dlq, None, m.key(), m.payload(), &headers)?;
-                    dead += 1;
-                }
-            }
-            offsets.insert((meta.topic, meta.partition), meta.offset + 1);
-        }
-        for (p, task) in &self.tasks {
-            for (store, topic) in &self.changelogs {
-                for (k, v) in task.stores[store].dirty() {
-                    txn::send(producer, topic, Some(*p), Some(k), v, &Vec::new())?;
-                }
-            }
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), o) in &offsets {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
-                .map_err(|e| Failure::Fatal(e.into()))?;
-        }
-        let group = self.consumer.group_metadata().ok_or_else(|| {
-            Failure::Fatal(RuntimeError::Config(
-                "consumer has no group metadata".into(),
-            ))
-        })?;
-        let timeout = self.cfg.transaction_timeout;
-        txn::call(producer, || {
-            producer.send_offsets_to_transaction(&tpl, &group, timeout)
-        })?;
-        txn::call(producer, || producer.commit_transaction(timeout))?;
-        Ok(dead)
-    }
-
-    /// Aborts the open transaction, undoes every store write of the batch and seeks each
-    /// partition of the batch back to its first record (= its committed offset: batches are
-    /// contiguous and the previous one committed).
-    fn abort_and_rewind(&mut self, batch: &[OwnedMessage]) -> Result<(), RuntimeError> {
-        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
-        self.aborts_in_a_row += 1;
-        let producer = &self.producer;
-        let timeout = self.cfg.transaction_timeout;
-        match txn::call(producer, || producer.abort_transaction(timeout)) {
-            Ok(()) => {}
-            Err(Failure::Abortable(e)) => return Err(RuntimeError::Fatal(e)),
-            Err(Failure::Fatal(e)) => return Err(e),
-        }
-        for task in self.tasks.values_mut() {
-            task.stores.values_mut().for_each(|s| s.rollback_to(0));
-        }
-        if self.aborts_in_a_row > MAX_CONSECUTIVE_ABORTS {
-            return Err(RuntimeError::Config(format!(
-                "{} transactions in a row aborted; giving up",
-                self.aborts_in_a_row
-            )));
-        }
-        let mut first: BTreeMap<Tp, i64> = BTreeMap::new();
-        for m in batch {
-            first
-                .entry((m.topic().to_owned(), m.partition()))
-                .or_insert(m.offset());
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), o) in &first {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
-        }
-        let res = self
-            .consumer
-            .seek_partitions(tpl, Duration::from_secs(10))?;
-        for e in res.elements() {
-            if let Err(err) = e.error() {
-                return Err(RuntimeError::Kafka(err));
-            }
-        }
         Ok(())
     }
 }

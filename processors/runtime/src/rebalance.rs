@@ -5,6 +5,7 @@
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
 use std::sync::Mutex;
 
 /// A (topic, partition) pair.
@@ -21,13 +22,21 @@ pub enum RebalanceEvent {
     },
 }
 
-/// The consumer context: a queue of [`RebalanceEvent`]s.
-#[derive(Default)]
+/// The consumer context: a queue of [`RebalanceEvent`]s, and the consumer-lag gauges fed from
+/// librdkafka's statistics.
 pub struct RuntimeContext {
+    app: String,
     events: Mutex<Vec<RebalanceEvent>>,
 }
 
 impl RuntimeContext {
+    pub fn new(app: &str) -> Self {
+        Self {
+            app: app.to_owned(),
+            events: Mutex::default(),
+        }
+    }
+
     /// Events since the last call, oldest first.
     pub fn take_events(&self) -> Vec<RebalanceEvent> {
         std::mem::take(&mut *self.events.lock().expect("rebalance events lock"))
@@ -41,7 +50,32 @@ fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
         .collect()
 }
 
-impl ClientContext for RuntimeContext {}
+impl ClientContext for RuntimeContext {
+    /// Lag of every partition this consumer fetches. librdkafka's own `consumer_lag` is
+    /// measured against offsets the consumer commits itself, which it never does here (offsets
+    /// commit through the producer's transaction), so lag is the end of the partition (last
+    /// stable offset under read_committed) minus the position the application reached.
+    fn stats(&self, statistics: Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (p, part) in &topic.partitions {
+                if *p < 0 || !part.desired {
+                    continue;
+                }
+                let end = if part.ls_offset >= 0 {
+                    part.ls_offset
+                } else {
+                    part.hi_offset
+                };
+                let pos = [part.app_offset, part.committed_offset]
+                    .into_iter()
+                    .find(|o| *o >= 0);
+                if let (true, Some(pos)) = (end >= 0, pos) {
+                    crate::metrics::lag(&self.app, name, *p, (end - pos).max(0));
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RuntimeContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -17,6 +17,8 @@ pub(crate) type TxnProducer = ThreadedProducer<DefaultProducerContext>;
 pub(crate) enum Failure {
     /// `txn_requires_abort`: abort, rewind, reprocess.
     Abortable(KafkaError),
+    /// The processor hit a retriable error: abort, rewind, back off, reprocess.
+    Retry(String),
     /// Anything else (fenced, fatal, misconfigured, a failing processor): the instance must
     /// exit.
     Fatal(RuntimeError),
@@ -56,6 +58,17 @@ pub(crate) fn call<T>(
             Err(e) => return Err(Failure::classify(producer, e)),
             Ok(v) => return Ok(v),
         }
+    }
+}
+
+/// Waits until every queued record is delivered (or `timeout` passes), so that the flush
+/// rdkafka's `commit_transaction` does first finds nothing to wait for. With a
+/// `ThreadedProducer` that flush would otherwise sleep in `poll(100 ms)` for delivery reports
+/// the producer's own polling thread has already taken: 100 ms added to every commit.
+pub(crate) fn drain(producer: &TxnProducer, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    while producer.in_flight_count() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 

@@ -1,4 +1,4 @@
-//! Scaling 1 → 2 → 1 instances mid-stream: partitions move between instances (eager
+//! Scaling 1 → 3 → 1 instances mid-stream: partitions move between instances (eager
 //! rebalance: revoke all, assign), each new owner restores the partition's state from the
 //! changelog before processing, and the output stays exactly once.
 
@@ -18,14 +18,14 @@ const RECORDS: usize = 10_000;
 const KEYS: usize = 100;
 
 #[test]
-fn scaling_one_two_one_keeps_totals_exactly_once() {
+fn scaling_one_three_one_keeps_totals_exactly_once() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .try_init();
     let b = TestBroker::start();
     let (input, output, app) = (unique("in"), unique("out"), unique("app"));
-    create_topic(&b.bootstrap, &input, 4);
-    create_topic(&b.bootstrap, &output, 4);
+    create_topic(&b.bootstrap, &input, 6);
+    create_topic(&b.bootstrap, &output, 6);
     let start = |instance: &str| {
         let mut cfg = RuntimeConfig::new(&b.bootstrap, &app, instance, &[input.as_str()]);
         cfg.session_timeout = Duration::from_secs(6);
@@ -45,22 +45,24 @@ fn scaling_one_two_one_keeps_totals_exactly_once() {
     let a = start("a");
     wait_for("a ready", Duration::from_secs(30), || a.ready());
     std::thread::sleep(Duration::from_secs(2));
-    let second = start("b");
-    wait_for("b processing", Duration::from_secs(30), || {
-        second.stats().processed > 0
+    let (second, third) = (start("b"), start("c"));
+    wait_for("b and c processing", Duration::from_secs(30), || {
+        second.stats().processed > 0 && third.stats().processed > 0
     });
     std::thread::sleep(Duration::from_secs(2));
     let b_stats = second.stop().expect("b stops cleanly");
-    // b was a static member: its partitions return to a once its session times out.
+    let c_stats = third.stop().expect("c stops cleanly");
+    // b and c were static members: their partitions return to a once their sessions time out.
     feeder.join().expect("feeder");
+    let others = b_stats.processed + c_stats.processed;
     wait_for("every record processed", Duration::from_secs(90), || {
-        a.stats().processed + b_stats.processed >= RECORDS as u64
+        a.stats().processed + others >= RECORDS as u64
     });
     let a_stats = a.stop().expect("a stops cleanly");
-    println!("a {a_stats:?}, b {b_stats:?}");
-    assert!(b_stats.processed > 0 && a_stats.processed > 0);
+    println!("a {a_stats:?}, b {b_stats:?}, c {c_stats:?}");
+    assert!(b_stats.processed > 0 && c_stats.processed > 0 && a_stats.processed > 0);
     assert_eq!(
-        a_stats.processed + b_stats.processed,
+        a_stats.processed + others,
         RECORDS as u64,
         "each record committed by exactly one instance"
     );

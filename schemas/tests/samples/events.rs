@@ -141,6 +141,20 @@ pub fn payment_event() -> Vec<PaymentEvent> {
     ]
 }
 
+pub fn refund_requested() -> Vec<RefundRequested> {
+    vec![RefundRequested {
+        event_id: id(29),
+        event_time: at(29),
+        order_id: s("ord-1"),
+        user_id: s("user-1"),
+        provider: s("razorpay"),
+        provider_reference: s("pay_123"),
+        amount_minor: 146_170,
+        currency: s("INR"),
+        reason: s("payment after cancellation: payment timeout"),
+    }]
+}
+
 pub fn reservation_request() -> Vec<ReservationRequest> {
     let envelope = |n, payload| ReservationRequest {
         event_id: id(n),

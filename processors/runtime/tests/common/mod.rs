@@ -191,7 +191,8 @@ pub fn restored_totals(bootstrap: &str, app: &str, partitions: i32) -> BTreeMap<
         &parts,
         Duration::from_secs(30),
     )
-    .expect("restore");
+    .expect("restore")
+    .0;
     state
         .values()
         .flatten()
@@ -202,4 +203,63 @@ pub fn restored_totals(bootstrap: &str, app: &str, partitions: i32) -> BTreeMap<
             )
         })
         .collect()
+}
+
+#[allow(unused_imports)]
+pub use techpotli_testkit::free_port;
+
+/// The `demo` example binary as a processor instance (runtime settings from the environment,
+/// as in production). Stderr (JSON logs) is discarded unless `TECHPOTLI_TEST_LOGS` names a
+/// directory.
+pub struct Demo {
+    pub bootstrap: String,
+    pub app: String,
+    pub input: String,
+    pub output: String,
+    pub kind: &'static str,
+    pub delay_us: u64,
+}
+
+impl Demo {
+    /// Starts instance `instance`; its admin endpoints listen on `admin_port`.
+    pub fn spawn(&self, instance: &str, admin_port: u16) -> ChildProc {
+        let bin = example("demo");
+        let admin = format!("127.0.0.1:{admin_port}");
+        let delay = self.delay_us.to_string();
+        ChildProc::spawn_env(
+            &bin,
+            &[],
+            &[
+                ("KAFKA_BOOTSTRAP", self.bootstrap.as_str()),
+                ("TECHPOTLI_INSTANCE_ID", instance),
+                ("TECHPOTLI_ADMIN_LISTEN", admin.as_str()),
+                ("TECHPOTLI_SESSION_TIMEOUT_MS", "6000"),
+                ("TECHPOTLI_DEMO_KIND", self.kind),
+                ("TECHPOTLI_DEMO_APP", self.app.as_str()),
+                ("TECHPOTLI_DEMO_INPUT", self.input.as_str()),
+                ("TECHPOTLI_DEMO_OUTPUT", self.output.as_str()),
+                ("TECHPOTLI_DEMO_DELAY_US", delay.as_str()),
+                ("RUST_LOG", "warn"),
+            ],
+        )
+    }
+}
+
+/// Waits until group `app` has committed `total` input offsets over `partitions`.
+pub fn wait_committed(bootstrap: &str, app: &str, input: &str, partitions: i32, total: i64) {
+    wait_for("all input committed", Duration::from_secs(180), || {
+        committed_total(bootstrap, app, input, partitions) >= total
+    });
+}
+
+/// Sends SIGTERM and asserts a clean exit (status 0) within 30 s.
+pub fn term_and_expect_clean_exit(child: &mut ChildProc, what: &str) {
+    child.term();
+    let status = child
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{what} did not exit within 30 s of SIGTERM"));
+    assert!(
+        status.success(),
+        "{what} exited with {status} after SIGTERM"
+    );
 }

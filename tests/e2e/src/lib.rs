@@ -1,0 +1,318 @@
+//! The end-to-end harness: a [`Stack`] is the embedded broker and registry with the topic
+//! catalogue applied and every schema registered — what `techpotli dev` starts — plus helpers
+//! to run the processors (in-process or as killable binaries), produce domain events and read
+//! topics back decoded.
+//!
+//! # Layout
+//! - this file: [`Stack`] (start, processors, produce, read back) and [`wait_until`].
+//! - [`events`]: builders of the input events (stock, orders, payments).
+//! - `tests/`: one file per scenario family (order flow, contention and crashes).
+
+pub mod events;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use techpotli_inventory::Inventory;
+use techpotli_order_saga::OrderSaga;
+use techpotli_runtime::{Runtime, RuntimeConfig};
+use techpotli_schemas::{AvroRecord, Codec};
+use techpotli_testkit::{ChildProc, TestBroker, free_port};
+
+/// A decoded record: key, value, partition, offset.
+#[derive(Debug, Clone)]
+pub struct Read<T> {
+    pub key: String,
+    pub value: T,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Broker + registry prepared like `techpotli dev`.
+pub struct Stack {
+    pub bootstrap: String,
+    pub registry_url: String,
+    pub codec: Codec,
+    rt: tokio::runtime::Runtime,
+    registry: Option<techpotli_registry::RegistryHandle>,
+    producer: ThreadedProducer<DefaultProducerContext>,
+    // Last: stopped after everything that talks to it.
+    _broker: TestBroker,
+}
+
+impl Stack {
+    pub fn start() -> Self {
+        let broker = TestBroker::start();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let registry = rt
+            .block_on(techpotli_registry::start(
+                techpotli_registry::RegistryConfig::new(broker.bootstrap.clone()),
+            ))
+            .expect("registry");
+        let registry_url = registry.url();
+        rt.block_on(techpotli_cli::dev::prepare(
+            &broker.bootstrap,
+            &registry_url,
+        ))
+        .expect("topics applied and schemas registered");
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &broker.bootstrap)
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "2")
+            .create()
+            .expect("producer");
+        Self {
+            bootstrap: broker.bootstrap.clone(),
+            codec: Codec::new(&registry_url),
+            registry_url,
+            rt,
+            registry: Some(registry),
+            producer,
+            _broker: broker,
+        }
+    }
+
+    /// Runtime settings of one processor instance against this stack.
+    pub fn runtime_config(&self, app: &str, instance: &str, inputs: &[&str]) -> RuntimeConfig {
+        let mut cfg = RuntimeConfig::new(&self.bootstrap, app, instance, inputs);
+        cfg.schema_registry_url = Some(self.registry_url.clone());
+        cfg.session_timeout = Duration::from_secs(6);
+        cfg
+    }
+
+    pub fn spawn_inventory(&self, instance: &str) -> Runtime {
+        let cfg = self.runtime_config("inventory", instance, &Inventory::INPUTS);
+        Runtime::spawn(cfg, Inventory).expect("inventory starts")
+    }
+
+    pub fn spawn_saga(&self, instance: &str, payment_timeout: Duration) -> Runtime {
+        let cfg = self.runtime_config("order-saga", instance, &OrderSaga::INPUTS);
+        let saga = OrderSaga {
+            payment_timeout,
+            ..OrderSaga::default()
+        };
+        Runtime::spawn(cfg, saga).expect("order saga starts")
+    }
+
+    /// Runs workspace binary `name` (built next to the test) as a processor instance.
+    pub fn spawn_bin(&self, name: &str, instance: &str, extra: &[(&str, &str)]) -> ChildProc {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("KAFKA_BOOTSTRAP", &self.bootstrap),
+            ("SCHEMA_REGISTRY_URL", &self.registry_url),
+            ("TECHPOTLI_INSTANCE_ID", instance),
+            ("TECHPOTLI_ADMIN_LISTEN", &admin),
+            ("TECHPOTLI_SESSION_TIMEOUT_MS", "6000"),
+            ("RUST_LOG", "warn"),
+        ];
+        env.extend_from_slice(extra);
+        ChildProc::spawn_env(&bin(name), &[], &env)
+    }
+
+    /// Encodes and produces `value` under `key`, waiting for the acknowledgement.
+    pub fn send<T: AvroRecord + Serialize>(&self, topic: &str, key: &str, value: &T) {
+        let bytes = self
+            .rt
+            .block_on(self.codec.encode(topic, value))
+            .expect("encode");
+        let mut rec = BaseRecord::to(topic).key(key).payload(&bytes);
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
+    /// Waits until everything sent is acknowledged.
+    pub fn flush(&self) {
+        self.producer
+            .flush(Duration::from_secs(30))
+            .expect("acknowledged");
+    }
+
+    /// Every committed record of `topic` so far (read_committed, to the end of each partition),
+    /// decoded as `T`, in partition then offset order.
+    pub fn read<T: AvroRecord + DeserializeOwned>(&self, topic: &str) -> Vec<Read<T>> {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", format!("e2e-read-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("consumer");
+        let md = c
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions = md.topics()[0].partitions().len() as i32;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut pending: HashSet<i32> = (0..partitions).collect();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !pending.is_empty() {
+            assert!(Instant::now() < deadline, "reading {topic} timed out");
+            match c.poll(Duration::from_millis(100)) {
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    pending.remove(&p);
+                }
+                Some(Err(e)) => panic!("reading {topic}: {e}"),
+                Some(Ok(m)) => {
+                    pending.insert(m.partition());
+                    let value = self
+                        .rt
+                        .block_on(self.codec.decode::<T>(m.payload().expect("value")))
+                        .expect("decode");
+                    out.push(Read {
+                        key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                        value,
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    });
+                }
+                None => {}
+            }
+        }
+        out.sort_by_key(|r| (r.partition, r.offset));
+        out
+    }
+
+    /// `read`, grouped by key (each key's records in offset order).
+    pub fn read_by_key<T: AvroRecord + DeserializeOwned>(
+        &self,
+        topic: &str,
+    ) -> BTreeMap<String, Vec<T>> {
+        let mut by_key: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for r in self.read::<T>(topic) {
+            by_key.entry(r.key).or_default().push(r.value);
+        }
+        by_key
+    }
+}
+
+/// A background reader that keeps every record of a topic as it is committed — the full
+/// history even of a compacted topic, whose older values compaction removes later.
+pub struct Tail<T> {
+    seen: Arc<Mutex<Vec<Read<T>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: AvroRecord + DeserializeOwned + Send + 'static> Tail<T> {
+    /// Starts reading `topic` from the beginning.
+    pub fn start(stack: &Stack, topic: &str) -> Self {
+        let (seen, stop) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (s, st) = (seen.clone(), stop.clone());
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &stack.bootstrap)
+            .set("group.id", format!("e2e-tail-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        c.subscribe(&[topic]).expect("subscribe");
+        let codec = stack.codec.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            while !st.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    let value = rt
+                        .block_on(codec.decode::<T>(m.payload().expect("value")))
+                        .expect("decode");
+                    s.lock().expect("tail lock").push(Read {
+                        key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                        value,
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    });
+                }
+            }
+        });
+        Self {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Records seen so far.
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("tail lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops reading and returns everything seen, in arrival order.
+    pub fn finish(mut self) -> Vec<Read<T>> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("tail thread");
+        }
+        std::mem::take(&mut *self.seen.lock().expect("tail lock"))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(r) = self.registry.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+/// Path of a workspace binary built beside the test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "binary {name} not built at {} (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it holds, panicking with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
