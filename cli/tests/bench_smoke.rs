@@ -39,7 +39,7 @@ fn bench_ingress_completes_with_every_request_accepted() {
             "--activity-rate",
             "20",
             "--connections",
-            "4",
+            "2",
             "--batch",
             "3",
         ])
@@ -55,7 +55,7 @@ fn bench_ingress_completes_with_every_request_accepted() {
         String::from_utf8_lossy(&out.stderr)
     );
     for line in [
-        "GET /hello (ceiling)   max, 4 conns",
+        "GET /hello (ceiling)   max, 2 conns",
         "GET /hello (ceiling)   50/s",
         "POST /v1/orders        50/s",
         "POST /v1/activity      20/s",
