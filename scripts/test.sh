@@ -18,6 +18,8 @@ case "$CARGO_TARGET_DIR" in
     *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR" ;;
 esac
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Incremental caches only help edit-compile loops; in CI they cost gigabytes of disk per run.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 trap 'printf "\n==> FAILED (exit %s): %s\n" "$?" "$BASH_COMMAND" >&2' ERR

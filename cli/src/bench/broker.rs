@@ -298,24 +298,16 @@ pub(super) fn copy_phase(
 }
 
 pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let embedded = if b.external {
-        None
-    } else {
-        Some(
-            rt.block_on(techpotli_kafka::start(techpotli_kafka::BrokerConfig {
-                data_dir: b.data_dir.clone(),
-                ..techpotli_kafka::BrokerConfig::default()
-            }))?,
-        )
-    };
-    let bootstrap = embedded.as_ref().map_or_else(
-        || external_bootstrap.to_owned(),
-        techpotli_kafka::BrokerHandle::bootstrap,
-    );
+    let rt = super::services_runtime()?;
+    let broker = super::BenchBroker::start(
+        &rt,
+        b.external.then_some(external_bootstrap),
+        techpotli_kafka::BrokerConfig {
+            data_dir: b.data_dir.clone(),
+            ..techpotli_kafka::BrokerConfig::default()
+        },
+    )?;
+    let bootstrap = broker.bootstrap.clone();
     let run_id = std::process::id();
     let (input, plain_out, txn_out) = (
         format!("bench.input-{run_id}"),
@@ -327,11 +319,7 @@ pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
         b.records,
         b.record_bytes,
         b.partitions,
-        if embedded.is_some() {
-            format!("embedded at {bootstrap}")
-        } else {
-            bootstrap.clone()
-        }
+        broker.describe()
     );
     create_topics(&bootstrap, &[&input, &plain_out, &txn_out], b.partitions)?;
     let shape = b.shape();
@@ -342,8 +330,6 @@ pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
     let ratio = txn.records_per_sec() / plain.records_per_sec();
     print_table(&[produce, consume, plain, txn]);
     println!("\ntransactional / plain copy throughput: {ratio:.2}x");
-    if let Some(handle) = embedded {
-        rt.block_on(handle.shutdown());
-    }
+    broker.stop(&rt);
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod broker;
 mod ingress;
+mod orders;
 mod runtime;
 
 pub use broker::BrokerBench;
@@ -22,6 +23,9 @@ pub enum BenchCommand {
     /// Raw consume → produce pass-through against the runtime's exactly-once pass-through
     /// with a state store.
     Runtime(runtime::RuntimeBench),
+    /// Orders at a fixed rate through the inventory and order-saga processors: throughput and
+    /// placed → confirmed latency.
+    Orders(orders::OrdersBench),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
@@ -29,6 +33,57 @@ pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
         BenchCommand::Ingress(b) => ingress::run(&b),
         BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
+        BenchCommand::Orders(b) => orders::run(&b),
+    }
+}
+
+/// The async runtime a benchmark runs its embedded services on.
+pub fn services_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The broker a benchmark measures: an embedded one started on `rt`, or the cluster at
+/// `--bootstrap` with `--external`.
+pub struct BenchBroker {
+    pub bootstrap: String,
+    embedded: Option<techpotli_kafka::BrokerHandle>,
+}
+
+impl BenchBroker {
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        external: Option<&str>,
+        config: techpotli_kafka::BrokerConfig,
+    ) -> anyhow::Result<Self> {
+        if let Some(b) = external {
+            return Ok(Self {
+                bootstrap: b.to_owned(),
+                embedded: None,
+            });
+        }
+        let h = rt.block_on(techpotli_kafka::start(config))?;
+        Ok(Self {
+            bootstrap: h.bootstrap(),
+            embedded: Some(h),
+        })
+    }
+
+    /// "embedded at …" or the external bootstrap.
+    pub fn describe(&self) -> String {
+        if self.embedded.is_some() {
+            format!("embedded at {}", self.bootstrap)
+        } else {
+            self.bootstrap.clone()
+        }
+    }
+
+    pub fn stop(self, rt: &tokio::runtime::Runtime) {
+        if let Some(h) = self.embedded {
+            rt.block_on(h.shutdown());
+        }
     }
 }
 

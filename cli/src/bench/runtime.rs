@@ -85,21 +85,13 @@ fn runtime_phase(
 
 pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
     techpotli_telemetry::init_logging("warn");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let embedded = if b.external {
-        None
-    } else {
-        Some(rt.block_on(techpotli_kafka::start(
-            techpotli_kafka::BrokerConfig::default(),
-        ))?)
-    };
-    let bootstrap = embedded.as_ref().map_or_else(
-        || external_bootstrap.to_owned(),
-        techpotli_kafka::BrokerHandle::bootstrap,
-    );
+    let rt = super::services_runtime()?;
+    let broker = super::BenchBroker::start(
+        &rt,
+        b.external.then_some(external_bootstrap),
+        techpotli_kafka::BrokerConfig::default(),
+    )?;
+    let bootstrap = broker.bootstrap.clone();
     let run_id = std::process::id();
     let (input, raw_out, rt_out) = (
         format!("bench.rt-input-{run_id}"),
@@ -107,8 +99,13 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         format!("bench.rt-runtime-{run_id}"),
     );
     println!(
-        "runtime bench: {} records x {} bytes over {} keys, {} partitions, max batch {}",
-        b.records, b.record_bytes, b.keys, b.partitions, b.max_batch
+        "runtime bench: {} records x {} bytes over {} keys, {} partitions, max batch {}, broker {}",
+        b.records,
+        b.record_bytes,
+        b.keys,
+        b.partitions,
+        b.max_batch,
+        broker.describe()
     );
     create_topics(&bootstrap, &[&input, &raw_out, &rt_out], b.partitions)?;
     let shape = Shape {
@@ -123,8 +120,6 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
     let ratio = runtime.records_per_sec() / raw.records_per_sec();
     print_table(&[produce, raw, runtime]);
     println!("\nruntime (exactly-once + store) / raw pass-through: {ratio:.2}x (target >= 0.30)");
-    if let Some(handle) = embedded {
-        rt.block_on(handle.shutdown());
-    }
+    broker.stop(&rt);
     Ok(())
 }

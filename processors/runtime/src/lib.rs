@@ -58,6 +58,7 @@ pub mod metrics;
 pub mod processor;
 mod rebalance;
 pub mod service;
+pub mod sink;
 pub mod store;
 pub mod timers;
 mod txn;

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    Demo, TestBroker, assert_prefix_sums, committed_total, create_topic, free_port, read_all,
-    read_all_with, restored_totals, spawn_feeder, term_and_expect_clean_exit, totals_by_key,
-    unique, wait_committed,
+    Demo, TestBroker, assert_prefix_sums, committed_total, free_port, read_all, read_all_with,
+    restored_totals, spawn_feeder, term_and_expect_clean_exit, totals_by_key, wait_committed,
 };
 use rand::RngExt;
 
@@ -24,19 +23,10 @@ const MIN_KILLS: usize = 10;
 #[test]
 fn two_instances_survive_repeated_kill9_exactly_once() {
     let b = TestBroker::start();
-    let (input, output, app) = (unique("in"), unique("out"), unique("app"));
-    create_topic(&b.bootstrap, &input, PARTITIONS);
-    create_topic(&b.bootstrap, &output, PARTITIONS);
-    let demo = Demo {
-        bootstrap: b.bootstrap.clone(),
-        app: app.clone(),
-        input: input.clone(),
-        output: output.clone(),
-        kind: "running_total",
-        // 100 µs a record: a 1000-record transaction stays open ~100 ms, so kills land
-        // inside transactions as well as between them.
-        delay_us: 100,
-    };
+    // 100 µs a record: a 1000-record transaction stays open ~100 ms, so kills land
+    // inside transactions as well as between them.
+    let demo = Demo::setup(&b, PARTITIONS, "running_total", 100);
+    let (input, output, app) = (demo.input.clone(), demo.output.clone(), demo.app.clone());
 
     // Input keeps arriving during the kills: 200 chunks of 500, one every 100 ms.
     let feeder = spawn_feeder(

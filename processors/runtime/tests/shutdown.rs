@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    Demo, TestBroker, assert_prefix_sums, committed_total, create_topic, free_port, read_all,
-    spawn_feeder, term_and_expect_clean_exit, totals_by_key, unique, wait_committed, wait_for,
+    Demo, TestBroker, assert_prefix_sums, committed_total, free_port, read_all, spawn_feeder,
+    term_and_expect_clean_exit, totals_by_key, wait_committed, wait_for,
 };
 
 const RECORDS: usize = 20_000;
@@ -32,17 +32,8 @@ fn get(port: u16, path: &str) -> (u16, String) {
 #[test]
 fn sigterm_mid_stream_commits_exits_zero_and_loses_nothing() {
     let b = TestBroker::start();
-    let (input, output, app) = (unique("in"), unique("out"), unique("app"));
-    create_topic(&b.bootstrap, &input, PARTITIONS);
-    create_topic(&b.bootstrap, &output, PARTITIONS);
-    let demo = Demo {
-        bootstrap: b.bootstrap.clone(),
-        app: app.clone(),
-        input: input.clone(),
-        output: output.clone(),
-        kind: "running_total",
-        delay_us: 200,
-    };
+    let demo = Demo::setup(&b, PARTITIONS, "running_total", 200);
+    let (input, output, app) = (demo.input.clone(), demo.output.clone(), demo.app.clone());
     let feeder = spawn_feeder(
         &b.bootstrap,
         &input,

@@ -32,18 +32,9 @@ fn fired_per_key(msgs: &[rdkafka::message::OwnedMessage]) -> BTreeMap<String, us
 fn timers_scheduled_before_kill9_fire_exactly_once_after_restart() {
     const KEYS: usize = 300;
     let b = TestBroker::start();
-    let (input, output, app) = (unique("in"), unique("out"), unique("app"));
-    create_topic(&b.bootstrap, &input, PARTITIONS);
-    create_topic(&b.bootstrap, &output, PARTITIONS);
-    let demo = Demo {
-        bootstrap: b.bootstrap.clone(),
-        app: app.clone(),
-        input: input.clone(),
-        output: output.clone(),
-        kind: "delayed_echo",
-        // 10 ms a timer: firing 300 timers keeps one transaction open ~3 s.
-        delay_us: 10_000,
-    };
+    // 10 ms a timer: firing 300 timers keeps one transaction open ~3 s.
+    let demo = Demo::setup(&b, PARTITIONS, "delayed_echo", 10_000);
+    let (input, output, app) = (demo.input.clone(), demo.output.clone(), demo.app.clone());
     let port = free_port();
     let mut child = demo.spawn("i0", port);
     // Every key's timer is due 4 s after its record is processed.
@@ -116,7 +107,7 @@ fn stream_time_timers_fire_when_record_time_passes_them() {
             .expect("send");
     }
     p.flush(Duration::from_secs(10)).expect("flush");
-    wait_for("4 records", Duration::from_secs(30), || {
+    wait_for("4 records", Duration::from_secs(120), || {
         rt.stats().processed >= 4
     });
     // Stream time is 2_300: a and b fired, c and d did not — however long the wall clock runs.

@@ -26,8 +26,12 @@ use serde::de::DeserializeOwned;
 use techpotli_inventory::Inventory;
 use techpotli_order_saga::OrderSaga;
 use techpotli_runtime::{Runtime, RuntimeConfig};
+use techpotli_schemas::types::inventory::StockAdjusted;
+use techpotli_schemas::types::orders::OrderPlaced;
+use techpotli_schemas::types::payments::PaymentEvent;
 use techpotli_schemas::{AvroRecord, Codec};
 use techpotli_testkit::{ChildProc, TestBroker, free_port};
+use techpotli_topics::names;
 
 /// A decoded record: key, value, partition, offset.
 #[derive(Debug, Clone)]
@@ -69,6 +73,21 @@ impl Stack {
             &registry_url,
         ))
         .expect("topics applied and schemas registered");
+        let codec = Codec::new(&registry_url);
+        // Look the input schemas' ids up once now: 200 client threads missing the cache at
+        // the same moment would each ask the registry.
+        rt.block_on(async {
+            codec
+                .schema_id::<StockAdjusted>(names::INVENTORY_ADJUSTMENTS.0)
+                .await?;
+            codec
+                .schema_id::<OrderPlaced>(names::ORDERS_PLACED.0)
+                .await?;
+            codec
+                .schema_id::<PaymentEvent>(names::PAYMENTS_EVENTS.0)
+                .await
+        })
+        .expect("input schemas registered");
         let producer = ClientConfig::new()
             .set("bootstrap.servers", &broker.bootstrap)
             .set("enable.idempotence", "true")
@@ -78,7 +97,7 @@ impl Stack {
             .expect("producer");
         Self {
             bootstrap: broker.bootstrap.clone(),
-            codec: Codec::new(&registry_url),
+            codec,
             registry_url,
             rt,
             registry: Some(registry),

@@ -50,6 +50,13 @@ fn orders_confirm_or_compensate_and_stock_follows() {
         stack.send(names::INVENTORY_ADJUSTMENTS.0, sku, &stock(sku, n));
     }
     stack.flush();
+    // Stock first: an order racing its SKU's first restock may meet UNKNOWN_SKU.
+    wait_until("stock levels", Duration::from_secs(60), || {
+        stack
+            .read_by_key::<StockLevel>(names::INVENTORY_LEVELS.0)
+            .len()
+            == 2
+    });
 
     // Happy path: reserved, then paid → confirmed; A keeps 2 reserved.
     let o1 = order("o1", "u1", &[("A", 2)]);

@@ -221,6 +221,21 @@ pub struct Demo {
 }
 
 impl Demo {
+    /// A demo of `kind` on fresh input and output topics of `partitions` with a unique app id.
+    pub fn setup(b: &TestBroker, partitions: i32, kind: &'static str, delay_us: u64) -> Self {
+        let (input, output, app) = (unique("in"), unique("out"), unique("app"));
+        create_topic(&b.bootstrap, &input, partitions);
+        create_topic(&b.bootstrap, &output, partitions);
+        Self {
+            bootstrap: b.bootstrap.clone(),
+            app,
+            input,
+            output,
+            kind,
+            delay_us,
+        }
+    }
+
     /// Starts instance `instance`; its admin endpoints listen on `admin_port`.
     pub fn spawn(&self, instance: &str, admin_port: u16) -> ChildProc {
         let bin = example("demo");

@@ -1,0 +1,19 @@
+//! `techpotli-sink-mysql`: orders.placed, orders.status and inventory.levels → MySQL, exactly
+//! once. Settings: `DATABASE_URL` plus the sink loop's (see `techpotli_runtime::sink::config`).
+
+use std::process::ExitCode;
+
+use techpotli_connector_mysql::{APP, MySqlSink, Settings, Topics};
+use techpotli_schemas::Codec;
+
+fn main() -> ExitCode {
+    let topics = Topics::default();
+    let names = topics.all();
+    techpotli_runtime::sink::service::run(APP, &names, |cfg| {
+        let s = Settings::from_env()?;
+        let codec = Codec::new(&cfg.schema_registry_url);
+        let group = cfg.app_id.clone();
+        let topics = topics.clone();
+        Ok(async move { MySqlSink::connect(&s.database_url, &group, topics, codec).await })
+    })
+}

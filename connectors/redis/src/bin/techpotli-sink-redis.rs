@@ -1,0 +1,22 @@
+//! `techpotli-sink-redis`: orders.placed, orders.status and inventory.levels → Redis hashes,
+//! exactly once. Settings: `REDIS_URL`, `TECHPOTLI_REDIS_KEY_PREFIX` plus the sink loop's (see
+//! `techpotli_runtime::sink::config`).
+
+use std::process::ExitCode;
+
+use techpotli_connector_redis::{APP, RedisSink, Settings, Topics};
+use techpotli_schemas::Codec;
+
+fn main() -> ExitCode {
+    let topics = Topics::default();
+    let names = topics.all();
+    techpotli_runtime::sink::service::run(APP, &names, |cfg| {
+        let s = Settings::from_env()?;
+        let codec = Codec::new(&cfg.schema_registry_url);
+        let group = cfg.app_id.clone();
+        let topics = topics.clone();
+        Ok(async move {
+            RedisSink::connect(&s.redis_url, &s.redis_key_prefix, &group, topics, codec).await
+        })
+    })
+}

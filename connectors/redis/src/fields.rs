@@ -1,0 +1,176 @@
+//! Records → hash writes, as plain functions (no I/O): which key a record updates, with which
+//! fields, under which guard. The script ([`crate::script`]) applies them.
+
+use techpotli_schemas::types::inventory::StockLevel;
+use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+
+/// What one record does to one hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Set `fields` on `key`. With `monotonic`, only if the stored value of that field is
+    /// absent or smaller (the order's `status_sequence`: status never moves backwards).
+    Set {
+        key: String,
+        fields: Vec<(String, String)>,
+        monotonic: Option<(String, i64)>,
+    },
+    /// Delete `key` (a tombstone on a compacted topic).
+    Delete { key: String },
+}
+
+impl Write {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Set { key, .. } | Self::Delete { key } => key,
+        }
+    }
+}
+
+/// `stock:{sku}`.
+pub fn stock_key(prefix: &str, sku: &str) -> String {
+    format!("{prefix}stock:{sku}")
+}
+
+/// `order:{id}`.
+pub fn order_key(prefix: &str, order_id: &str) -> String {
+    format!("{prefix}order:{order_id}")
+}
+
+/// The hash field holding the offset of the last record of `topic`/`partition` applied to a
+/// key: the script's guard. Per topic, since `order:{id}` is written from two topics.
+pub fn offset_field(topic: &str, partition: i32) -> String {
+    format!("_offset:{topic}:{partition}")
+}
+
+fn symbol<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "UNKNOWN".into())
+}
+
+fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// The current level of a SKU.
+pub fn stock(prefix: &str, l: &StockLevel) -> Write {
+    Write::Set {
+        key: stock_key(prefix, &l.sku),
+        fields: pairs(&[
+            ("sku", l.sku.clone()),
+            ("on_hand", l.on_hand.to_string()),
+            ("reserved", l.reserved.to_string()),
+            ("available", l.available.to_string()),
+            ("flagged", u8::from(l.flagged).to_string()),
+            ("last_change", symbol(&l.last_change_reason)),
+            ("event_id", l.event_id.to_string()),
+            ("event_time_ms", l.event_time.to_string()),
+        ]),
+        monotonic: None,
+    }
+}
+
+/// The placed fields of an order; lines as a JSON array (read whole by the API).
+pub fn placed(prefix: &str, o: &OrderPlaced) -> Write {
+    let lines: Vec<_> = o
+        .lines
+        .iter()
+        .map(|l| serde_json::json!({"sku": l.sku, "quantity": l.quantity, "unit_price_minor": l.unit_price_minor}))
+        .collect();
+    Write::Set {
+        key: order_key(prefix, &o.order_id),
+        fields: pairs(&[
+            ("order_id", o.order_id.clone()),
+            ("user_id", o.user_id.clone()),
+            ("currency", o.currency.clone()),
+            ("subtotal_minor", o.subtotal_minor.to_string()),
+            ("discount_minor", o.discount_minor.to_string()),
+            ("shipping_minor", o.shipping_minor.to_string()),
+            ("tax_minor", o.tax_minor.to_string()),
+            ("total_minor", o.total_minor.to_string()),
+            ("lines", serde_json::Value::Array(lines).to_string()),
+            ("placed_at_ms", o.event_time.to_string()),
+        ]),
+        monotonic: None,
+    }
+}
+
+/// The status fields of an order, applied only forward in sequence.
+pub fn status(prefix: &str, s: &OrderStatusChanged) -> Write {
+    Write::Set {
+        key: order_key(prefix, &s.order_id),
+        fields: pairs(&[
+            ("order_id", s.order_id.clone()),
+            ("user_id", s.user_id.clone()),
+            ("status", symbol(&s.state)),
+            ("status_reason", s.reason.clone().unwrap_or_default()),
+            ("status_sequence", s.sequence.to_string()),
+            ("status_at_ms", s.event_time.to_string()),
+        ]),
+        monotonic: Some(("status_sequence".into(), i64::from(s.sequence))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use techpotli_schemas::types::inventory::StockChangeReason;
+    use techpotli_schemas::types::orders::OrderState;
+
+    #[test]
+    fn stock_levels_map_to_a_prefixed_hash() {
+        let l = StockLevel {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 9,
+            sku: "A-1".into(),
+            on_hand: 10,
+            reserved: 4,
+            available: 6,
+            flagged: false,
+            last_change_reason: StockChangeReason::Restock,
+        };
+        let Write::Set {
+            key,
+            fields,
+            monotonic,
+        } = stock("t:", &l)
+        else {
+            panic!("a set")
+        };
+        assert_eq!(key, "t:stock:A-1");
+        assert!(fields.contains(&("available".into(), "6".into())));
+        assert!(fields.contains(&("last_change".into(), "RESTOCK".into())));
+        assert_eq!(monotonic, None);
+    }
+
+    #[test]
+    fn status_is_guarded_by_its_sequence() {
+        let s = OrderStatusChanged {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 1,
+            order_id: "o1".into(),
+            user_id: "u".into(),
+            sequence: 7,
+            state: OrderState::Cancelled,
+            previous_state: Some(OrderState::Compensating),
+            reason: Some("payment timeout".into()),
+            total_minor: 1,
+            currency: "INR".into(),
+        };
+        let w = status("", &s);
+        assert_eq!(w.key(), "order:o1");
+        let Write::Set {
+            fields, monotonic, ..
+        } = w
+        else {
+            panic!()
+        };
+        assert_eq!(monotonic, Some(("status_sequence".into(), 7)));
+        assert!(fields.contains(&("status".into(), "CANCELLED".into())));
+        assert_eq!(offset_field("orders.status", 2), "_offset:orders.status:2");
+    }
+}

@@ -1,0 +1,120 @@
+//! Exactly-once under kill -9: `techpotli-sink-redis` is SIGKILLed several times while records
+//! arrive and restarted; afterwards every `stock:*` hash holds the last level of its SKU, every
+//! `order:*` its final status, and the offsets hash equals the topics' end offsets.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{ChildProc, Env, free_port, level, order, status};
+
+const ORDERS: usize = 1_500;
+const SKUS: usize = 40;
+const CHUNKS: usize = 30;
+const KILLS: usize = 6;
+
+/// One feed step: (placed, status, levels) records.
+type Chunk = [Vec<(String, Vec<u8>)>; 3];
+
+fn spawn_sink(env: &Env) -> ChildProc {
+    let admin = format!("127.0.0.1:{}", free_port());
+    let registry = env.registry_url();
+    ChildProc::spawn_env(
+        std::path::Path::new(env!("CARGO_BIN_EXE_techpotli-sink-redis")),
+        &[],
+        &[
+            ("KAFKA_BOOTSTRAP", env.broker.bootstrap.as_str()),
+            ("SCHEMA_REGISTRY_URL", registry.as_str()),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("TECHPOTLI_REDIS_KEY_PREFIX", env.prefix.as_str()),
+            ("TECHPOTLI_ADMIN_LISTEN", admin.as_str()),
+            ("TECHPOTLI_INSTANCE_ID", "crash-0"),
+            ("TECHPOTLI_SINK_MAX_BATCH", "200"),
+        ],
+    )
+}
+
+fn progress(env: &Env) -> i64 {
+    env.sink_offsets(techpotli_connector_redis::APP)
+        .values()
+        .sum()
+}
+
+#[test]
+fn kill_9_during_a_stream_leaves_the_last_value_per_key() {
+    let env = Env::start();
+    let t = env.topics.clone();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut last_reserved: BTreeMap<String, i32> = BTreeMap::new();
+    let per_chunk = ORDERS / CHUNKS;
+    for c in 0..CHUNKS {
+        let mut chunk: Chunk = Default::default();
+        for i in c * per_chunk..(c + 1) * per_chunk {
+            let id = format!("o{i}");
+            chunk[0].push((id.clone(), env.encode(&t.placed, &order(&id, &["A"]))));
+            for seq in 1..=3 {
+                chunk[1].push((id.clone(), env.encode(&t.status, &status(&id, seq))));
+            }
+            let sku = format!("S{}", i % SKUS);
+            chunk[2].push((
+                sku.clone(),
+                env.encode(&t.levels, &level(&sku, 1_000_000, i as i32)),
+            ));
+            last_reserved.insert(sku, i as i32);
+        }
+        chunks.push(chunk);
+    }
+
+    let started = Instant::now();
+    let mut sink = spawn_sink(&env);
+    let mut at_start = progress(&env);
+    let mut kills = 0;
+    for (c, [placed, statuses, levels]) in chunks.iter().enumerate() {
+        env.produce(&t.placed, placed);
+        env.produce(&t.status, statuses);
+        env.produce(&t.levels, levels);
+        std::thread::sleep(Duration::from_millis(150));
+        if c % (CHUNKS / KILLS) == CHUNKS / KILLS - 1 && kills < KILLS {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while progress(&env) == at_start && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            sink.kill9();
+            kills += 1;
+            at_start = progress(&env);
+            sink = spawn_sink(&env);
+        }
+    }
+    env.wait_caught_up(techpotli_connector_redis::APP, Duration::from_secs(120));
+    println!(
+        "{kills} kills, {} records, caught up after {:?}",
+        ORDERS * 5,
+        started.elapsed()
+    );
+    sink.kill9();
+
+    assert_eq!(kills, KILLS);
+    assert_eq!(env.keys("order:*").len(), ORDERS);
+    for i in (0..ORDERS).step_by(37) {
+        let o = env.hash(&format!("order:o{i}"));
+        assert_eq!(
+            (o["status"].as_str(), o["status_sequence"].as_str()),
+            ("CONFIRMED", "3")
+        );
+        assert_eq!(o["currency"], "INR");
+    }
+    let stock: BTreeMap<String, i32> = env
+        .keys("stock:*")
+        .into_iter()
+        .map(|k| {
+            let sku = k.rsplit(':').next().unwrap().to_owned();
+            let h = env.hash(&format!("stock:{sku}"));
+            (sku, h["reserved"].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(stock, last_reserved, "the last level per SKU");
+    let mut end = env.end_offsets();
+    end.retain(|_, o| *o > 0);
+    assert_eq!(env.sink_offsets(techpotli_connector_redis::APP), end);
+}
