@@ -52,10 +52,11 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
-step "pytest tests/python (confluent-kafka vs broker and registry; deploy files)"
+step "pytest tests/python (confluent-kafka vs broker and registry; deploy files; schemathesis vs the API)"
 export TECHPOTLI_BROKER_BIN="$CARGO_TARGET_DIR/debug/techpotli-broker"
 export TECHPOTLI_REGISTRY_BIN="$CARGO_TARGET_DIR/debug/techpotli-registry"
 export TECHPOTLI_INTEROP_BIN="$CARGO_TARGET_DIR/debug/examples/interop"
+export TECHPOTLI_API_BIN="$CARGO_TARGET_DIR/debug/techpotli-api"
 if [ ! -x "$TECHPOTLI_BROKER_BIN" ]; then
     echo "test.sh: broker binary not found at $TECHPOTLI_BROKER_BIN" >&2
     exit 1

@@ -1,7 +1,8 @@
 //! `techpotli dev`: the whole pipeline on one machine, in one process — the embedded broker
 //! (data under `./.techpotli/`), the schema registry, the topic catalogue applied, every schema
-//! registered — then every component that exists (the processors: `dev_processors.rs`). Stops
-//! cleanly on Ctrl-C / SIGTERM: processors commit their last batch first.
+//! registered — then every component that exists: the processors (`dev_processors.rs`) and
+//! the ingress API on `127.0.0.1:8080` (with `--insecure-dev-auth`). Stops cleanly on Ctrl-C /
+//! SIGTERM: the API drains, processors commit their last batch first.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct DevArgs {
         default_value = "127.0.0.1:8081"
     )]
     registry_listen: SocketAddr,
+    /// Listener of the ingress API (dev auth: no tokens are checked).
+    #[arg(long, env = "API_LISTEN", default_value = "127.0.0.1:8080")]
+    api_listen: SocketAddr,
     /// MariaDB/MySQL the sinks will use.
     #[arg(
         long,
@@ -88,7 +92,7 @@ async fn check_services(args: &DevArgs) {
         match probe(url, redis).await {
             Ok(()) => println!("  ok     {name} at {url}"),
             Err(e) => println!(
-                "  WARN   {name} is not reachable at {url} ({e}).\n         Start it with `scripts/ensure-services.sh` (installs and starts MariaDB and Redis),\n         or point {} at a running server. Sinks and the API need it once they land.",
+                "  WARN   {name} is not reachable at {url} ({e}).\n         Start it with `scripts/ensure-services.sh` (installs and starts MariaDB and Redis),\n         or point {} at a running server. The API (rate limits, idempotency keys) fails open without it; sinks need it.",
                 if redis { "REDIS_URL" } else { "DATABASE_URL" }
             ),
         }
@@ -102,6 +106,20 @@ async fn shutdown_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// The ingress API in-process, with dev auth and a dev webhook secret for provider `fake`.
+async fn start_api(
+    args: &DevArgs,
+    bootstrap: &str,
+    registry: &str,
+) -> anyhow::Result<techpotli_api::Running> {
+    let mut config = techpotli_api::Config::for_dev(bootstrap, registry);
+    config.listen = args.api_listen;
+    config.redis_url.clone_from(&args.redis_url);
+    "fake=whsec_techpotli_dev_only".clone_into(&mut config.payment_webhook_secrets);
+    config.shutdown_grace_secs = 5;
+    techpotli_api::start(config).await
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
@@ -142,13 +160,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
         processors.names().join(", "),
         processors.admin_addr()
     );
+    let api = start_api(&args, &bootstrap, &registry.url()).await?;
+    println!(
+        "  ok     ingress API at {} (INSECURE dev auth: X-Dev-User / X-Dev-Roles headers; docs at /docs)",
+        api.url()
+    );
     println!("\ntechpotli dev ready");
     println!("  KAFKA_BOOTSTRAP={bootstrap}");
     println!("  SCHEMA_REGISTRY_URL={}", registry.url());
+    println!("  API_URL={}", api.url());
     println!("  try: techpotli topics list   |   techpotli tail orders.placed --follow");
     println!("Ctrl-C stops everything.");
     shutdown_signal().await?;
     println!("techpotli dev: stopping");
+    if let Err(e) = api.shutdown().await {
+        println!("  WARN   ingress API: {e:#}");
+    }
     processors.stop().await;
     registry.shutdown().await;
     broker.shutdown().await;

@@ -25,3 +25,42 @@ fn bench_broker_completes_and_prints_every_phase() {
         assert!(stdout.contains(phase), "missing {phase:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn bench_ingress_completes_with_every_request_accepted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_techpotli"))
+        .args([
+            "bench",
+            "ingress",
+            "--seconds",
+            "1",
+            "--rate",
+            "50",
+            "--activity-rate",
+            "20",
+            "--connections",
+            "2",
+            "--batch",
+            "3",
+        ])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run techpotli");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit 0 also means no request failed (the bench exits 1 otherwise).
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "GET /hello (ceiling)   max, 2 conns",
+        "GET /hello (ceiling)   50/s",
+        "POST /v1/orders        50/s",
+        "POST /v1/activity      20/s",
+        "relative to the hello-world ceiling",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}

@@ -74,6 +74,8 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
             "127.0.0.1:0",
             "--registry-listen",
             "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
             // The sinks migrate this database; the test writes no orders into it.
@@ -107,8 +109,25 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         |l| l.contains("SCHEMA_REGISTRY_URL="),
         Duration::from_secs(5),
     );
+    let api = wait_for(
+        &rx,
+        &mut seen,
+        |l| l.contains("API_URL="),
+        Duration::from_secs(5),
+    );
     let bootstrap = bootstrap.split('=').nth(1).unwrap().trim().to_owned();
     let registry = registry.split('=').nth(1).unwrap().trim().to_owned();
+    let api = api.split('=').nth(1).unwrap().trim().to_owned();
+    // The ingress API runs in dev: an activity event is accepted (acknowledged by the broker).
+    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{api}/v1/activity"))
+            .json(&serde_json::json!({"events": [{"session_id": "s1", "kind": "PAGE_VIEW"}]}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(status.ok(), Some(202), "POST {api}/v1/activity");
 
     // Applying again finds nothing to do; every topic exists with its declared partitions.
     let again = techpotli(&["topics", "apply"], &bootstrap, &registry);

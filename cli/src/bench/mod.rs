@@ -2,6 +2,7 @@
 //! never against constants, so results are comparable across machines.
 
 mod broker;
+mod ingress;
 mod orders;
 mod runtime;
 
@@ -17,6 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum BenchCommand {
     /// Produce, consume and transactionally copy records through a broker.
     Broker(broker::BrokerBench),
+    /// Load the ingress API's write endpoints beside a hello-world route of the same binary.
+    Ingress(ingress::IngressBench),
     /// Raw consume → produce pass-through against the runtime's exactly-once pass-through
     /// with a state store.
     Runtime(runtime::RuntimeBench),
@@ -28,6 +31,7 @@ pub enum BenchCommand {
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Broker(b) => broker::run(&b, bootstrap),
+        BenchCommand::Ingress(b) => ingress::run(&b),
         BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
         BenchCommand::Orders(b) => orders::run(&b),
     }

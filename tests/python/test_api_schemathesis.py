@@ -1,0 +1,158 @@
+"""Property-based fuzzing of techpotli-api against its own OpenAPI document (schemathesis).
+
+Starts techpotli-broker, techpotli-registry and techpotli-api (dev auth, rate limiting off,
+real Redis under a unique key prefix) as child processes and runs `schemathesis run` on
+/openapi.json with a bounded number of examples per operation. The run fails on any 5xx and
+on any response that contradicts the document (status code, content type, body schema).
+
+Binaries come from TECHPOTLI_{BROKER,REGISTRY,API}_BIN (scripts/test.sh sets them), else
+${CARGO_TARGET_DIR:-/var/cache/techpotli/target}/debug/<name>.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import Broker, _die_with_parent
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/techpotli/target"))
+REGISTRY_BIN = Path(os.environ.get("TECHPOTLI_REGISTRY_BIN", TARGET / "debug" / "techpotli-registry"))
+API_BIN = Path(os.environ.get("TECHPOTLI_API_BIN", TARGET / "debug" / "techpotli-api"))
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+# Examples per operation: 13 operations x 3 phases stays well under two minutes.
+MAX_EXAMPLES = 15
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+        time.sleep(0.2)
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+@pytest.fixture
+def api_url(tmp_path: Path):
+    for binary in (REGISTRY_BIN, API_BIN):
+        if not binary.is_file():
+            pytest.fail(f"{binary} not built: build the workspace first (scripts/test.sh does)")
+    broker = Broker(log_dir=tmp_path)
+    bootstrap = broker.start()
+    registry_port = free_port()
+    registry = spawn(
+        [str(REGISTRY_BIN), "--listen", f"127.0.0.1:{registry_port}", "--kafka", bootstrap],
+        tmp_path / "registry.stderr.log",
+    )
+    api = None
+    try:
+        line = registry.stdout.readline().decode()
+        assert line.startswith("techpotli-registry listening on"), line
+        port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "KAFKA_BOOTSTRAP": bootstrap,
+            "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+            "REDIS_URL": REDIS_URL,
+            "API_REDIS_PREFIX": f"pytest:{uuid.uuid4().hex}:",
+            "API_LISTEN": f"127.0.0.1:{port}",
+            "API_INSECURE_DEV_AUTH": "true",
+            "API_SCHEMA_AUTO_REGISTER": "true",
+            "API_RATE_LIMIT_DISABLED": "true",
+            "API_PAYMENT_WEBHOOK_SECRETS": "fake=whsec_pytest_0123456789",
+            "RUST_LOG": "warn",
+        }
+        api = spawn([str(API_BIN)], tmp_path / "api.stderr.log", env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", 30)
+        wait_http(f"{url}/readyz", 30)
+        yield url
+        assert stop(api) == 0, (tmp_path / "api.stderr.log").read_text()[-4000:]
+        api = None
+    finally:
+        if api is not None:
+            stop(api)
+        stop(registry)
+        broker.stop()
+
+
+@pytest.mark.timeout(180)
+def test_api_never_5xx_and_conforms_to_its_openapi(api_url: str, tmp_path: Path):
+    # The venv's console script (tests/python/requirements.txt pins schemathesis).
+    cli = shutil.which("schemathesis", path=sysconfig.get_path("scripts"))
+    assert cli, f"schemathesis is not installed in {sys.prefix}: see tests/python/requirements.txt"
+    result = subprocess.run(
+        [
+            cli,
+            "run",
+            f"{api_url}/openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "20261128",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "10",
+            "--workers",
+            "2",
+            "--max-time",
+            "80",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-12000:]
+    # A run that generated nothing would pass vacuously.
+    generated = re.search(r"(\d+) generated", out)
+    assert generated and int(generated.group(1)) > 0, out[-4000:]
