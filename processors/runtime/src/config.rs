@@ -247,7 +247,7 @@ pub fn load<T: Serialize + DeserializeOwned>(defaults: &T, keys: &[&str]) -> Res
 
 /// The host name (the pod name under Kubernetes, so a restarted pod of a StatefulSet keeps its
 /// id), reduced to the characters ids allow.
-fn default_instance_id() -> String {
+pub(crate) fn default_instance_id() -> String {
     let raw = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

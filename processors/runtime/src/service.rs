@@ -49,18 +49,54 @@ async fn serve<P: Processor>(
     admin: std::net::SocketAddr,
     processor: P,
 ) -> ExitCode {
-    let runtime = match Runtime::spawn(cfg, processor) {
-        Ok(r) => r,
+    match Runtime::spawn(cfg, processor) {
+        Ok(r) => supervise(app, admin, r).await,
         Err(e) => {
             eprintln!("{app}: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let server = match AdminServer::start(admin, admin_router(runtime.readiness())).await {
+    }
+}
+
+/// A loop running on its own thread that a binary's `main` supervises: the processor
+/// [`Runtime`] or a sink's runner.
+pub(crate) trait Supervised: Send + 'static {
+    type Stats: std::fmt::Debug + Send;
+    fn readiness(&self) -> techpotli_telemetry::Readiness;
+    fn request_stop(&self);
+    fn is_finished(&self) -> bool;
+    fn join(self) -> Result<Self::Stats, crate::RuntimeError>;
+}
+
+impl Supervised for Runtime {
+    type Stats = crate::Stats;
+    fn readiness(&self) -> techpotli_telemetry::Readiness {
+        Runtime::readiness(self)
+    }
+    fn request_stop(&self) {
+        Runtime::request_stop(self);
+    }
+    fn is_finished(&self) -> bool {
+        Runtime::is_finished(self)
+    }
+    fn join(self) -> Result<crate::Stats, crate::RuntimeError> {
+        Runtime::join(self)
+    }
+}
+
+/// Serves the admin endpoints for `handle`, stops it on SIGTERM/SIGINT (it finishes and
+/// commits its batch) and maps how it ended to the exit code: 0 clean, 1 failed, 2 when the
+/// admin listener cannot bind.
+pub(crate) async fn supervise<H: Supervised>(
+    app: &str,
+    admin: std::net::SocketAddr,
+    handle: H,
+) -> ExitCode {
+    let server = match AdminServer::start(admin, admin_router(handle.readiness())).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{app}: setting TECHPOTLI_ADMIN_LISTEN={admin}: cannot listen: {e}");
-            runtime.request_stop();
+            handle.request_stop();
             return ExitCode::from(2);
         }
     };
@@ -70,17 +106,17 @@ async fn serve<P: Processor>(
         tokio::select! {
             name = &mut signal => {
                 tracing::info!(signal = name, "stopping: finishing the batch and committing");
-                runtime.request_stop();
+                handle.request_stop();
                 break;
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
-                if runtime.is_finished() {
+                if handle.is_finished() {
                     break;
                 }
             }
         }
     }
-    let result = tokio::task::spawn_blocking(move || runtime.join())
+    let result = tokio::task::spawn_blocking(move || handle.join())
         .await
         .unwrap_or(Err(crate::RuntimeError::Panicked));
     server.shutdown().await;
@@ -90,7 +126,7 @@ async fn serve<P: Processor>(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!(error = %e, "runtime failed");
+            tracing::error!(error = %e, "failed");
             eprintln!("{app}: {e}");
             ExitCode::FAILURE
         }

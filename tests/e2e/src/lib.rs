@@ -31,7 +31,7 @@ use techpotli_runtime::{Runtime, RuntimeConfig};
 use techpotli_schemas::types::inventory::StockAdjusted;
 use techpotli_schemas::types::orders::OrderPlaced;
 use techpotli_schemas::types::payments::PaymentEvent;
-use techpotli_schemas::{AvroRecord, Codec};
+use techpotli_schemas::{AvroRecord, Codec, CodecError};
 use techpotli_testkit::{ChildProc, TestBroker, free_port};
 use techpotli_topics::names;
 
@@ -147,10 +147,9 @@ impl Stack {
 
     /// Encodes and produces `value` under `key`, waiting for the acknowledgement.
     pub fn send<T: AvroRecord + Serialize>(&self, topic: &str, key: &str, value: &T) {
-        let bytes = self
-            .rt
-            .block_on(self.codec.encode(topic, value))
-            .expect("encode");
+        let bytes = retry_transient("encode", || {
+            self.rt.block_on(self.codec.encode(topic, value))
+        });
         let mut rec = BaseRecord::to(topic).key(key).payload(&bytes);
         loop {
             match self.producer.send(rec) {
@@ -203,10 +202,10 @@ impl Stack {
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
                 Some(Ok(m)) => {
                     pending.insert(m.partition());
-                    let value = self
-                        .rt
-                        .block_on(self.codec.decode::<T>(m.payload().expect("value")))
-                        .expect("decode");
+                    let bytes = m.payload().expect("value");
+                    let value = retry_transient("decode", || {
+                        self.rt.block_on(self.codec.decode::<T>(bytes))
+                    });
                     out.push(Read {
                         key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                         value,
@@ -267,9 +266,8 @@ impl<T: AvroRecord + DeserializeOwned + Send + 'static> Tail<T> {
                 .expect("runtime");
             while !st.load(Ordering::Relaxed) {
                 if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                    let value = rt
-                        .block_on(codec.decode::<T>(m.payload().expect("value")))
-                        .expect("decode");
+                    let bytes = m.payload().expect("value");
+                    let value = retry_transient("decode", || rt.block_on(codec.decode::<T>(bytes)));
                     s.lock().expect("tail lock").push(Read {
                         key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                         value,
@@ -309,6 +307,22 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if let Some(r) = self.registry.take() {
             self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+/// Runs a codec call, retrying while the registry is briefly unreachable (a pooled HTTP
+/// connection the registry closed, a box saturated by the test), as the runtime does.
+pub fn retry_transient<T>(what: &str, mut f: impl FnMut() -> Result<T, CodecError>) -> T {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if e.is_transient() && attempt < 20 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100 * attempt));
+            }
+            Err(e) => panic!("{what}: {e}"),
         }
     }
 }

@@ -66,7 +66,10 @@ impl SinkConfig {
     /// Settings of `app` consuming `topics` from the environment, plus the admin address.
     pub fn from_env(app_id: &str, topics: &[&str]) -> Result<(Self, SocketAddr), String> {
         let s: Env = crate::config::load(&Env::default(), Env::KEYS)?;
-        let instance = s.instance_id.clone().unwrap_or_else(host_instance_id);
+        let instance = s
+            .instance_id
+            .clone()
+            .unwrap_or_else(crate::config::default_instance_id);
         let mut cfg = Self::new(&s.kafka_bootstrap, app_id, &instance, topics);
         cfg.max_batch = s.sink_max_batch;
         cfg.linger = Duration::from_millis(s.sink_linger_ms);
@@ -153,30 +156,6 @@ impl Default for Env {
             static_membership: true,
             admin_listen: "127.0.0.1:9100".into(),
         }
-    }
-}
-
-/// The host name reduced to the characters ids allow (the pod name under Kubernetes).
-fn host_instance_id() -> String {
-    let raw = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .unwrap_or_default();
-    let id: String = raw
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if id.is_empty() {
-        "instance-0".into()
-    } else {
-        id
     }
 }
 

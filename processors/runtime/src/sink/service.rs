@@ -3,11 +3,9 @@
 //! restarts it; the sink's offsets make that safe); a bad setting exits 2 naming it.
 
 use std::process::ExitCode;
-use std::time::Duration;
-
-use techpotli_telemetry::{AdminServer, admin_router};
 
 use super::{Sink, SinkConfig, SinkError, SinkRunner};
+use crate::service::{Supervised, supervise};
 
 /// Runs sink `app` over `topics`. `make` reads the connector's own settings (errors name the
 /// variable) and returns the future that connects it, run on the sink loop's runtime.
@@ -51,50 +49,27 @@ where
     S: Sink,
     F: Future<Output = Result<S, SinkError>> + Send + 'static,
 {
-    let runner = match SinkRunner::spawn(cfg, fut) {
-        Ok(r) => r,
+    match SinkRunner::spawn(cfg, fut) {
+        Ok(r) => supervise(app, admin, r).await,
         Err(e) => {
             eprintln!("{app}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let server = match AdminServer::start(admin, admin_router(runner.readiness())).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{app}: setting TECHPOTLI_ADMIN_LISTEN={admin}: cannot listen: {e}");
-            runner.request_stop();
-            return ExitCode::from(2);
-        }
-    };
-    let signal = techpotli_telemetry::shutdown::signal();
-    tokio::pin!(signal);
-    loop {
-        tokio::select! {
-            name = &mut signal => {
-                tracing::info!(signal = name, "stopping: finishing the batch");
-                runner.request_stop();
-                break;
-            }
-            () = tokio::time::sleep(Duration::from_millis(200)) => {
-                if runner.is_finished() {
-                    break;
-                }
-            }
+            ExitCode::from(2)
         }
     }
-    let result = tokio::task::spawn_blocking(move || runner.join())
-        .await
-        .unwrap_or(Err(crate::RuntimeError::Panicked));
-    server.shutdown().await;
-    match result {
-        Ok(stats) => {
-            tracing::info!(?stats, "stopped cleanly");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "sink failed");
-            eprintln!("{app}: {e}");
-            ExitCode::FAILURE
-        }
+}
+
+impl Supervised for SinkRunner {
+    type Stats = super::SinkStats;
+    fn readiness(&self) -> techpotli_telemetry::Readiness {
+        SinkRunner::readiness(self)
+    }
+    fn request_stop(&self) {
+        SinkRunner::request_stop(self);
+    }
+    fn is_finished(&self) -> bool {
+        SinkRunner::is_finished(self)
+    }
+    fn join(self) -> Result<super::SinkStats, crate::RuntimeError> {
+        SinkRunner::join(self)
     }
 }
