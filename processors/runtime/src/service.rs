@@ -17,12 +17,26 @@ pub fn run<P: Processor>(
     inputs: &[&str],
     make: impl FnOnce(&RuntimeConfig) -> Result<P, String>,
 ) -> ExitCode {
+    main_of(
+        app,
+        || {
+            let (cfg, admin) = RuntimeConfig::from_env(app, inputs)?;
+            let processor = make(&cfg)?;
+            Ok(((cfg, processor), admin))
+        },
+        |(cfg, processor)| Runtime::spawn(cfg, processor),
+    )
+}
+
+/// The `main` shared by processor and sink binaries: JSON logs, settings (`start`; a bad one
+/// exits 2 naming it), the loop (`spawn`) supervised by [`supervise`] on a small async runtime.
+pub(crate) fn main_of<X, H: Supervised>(
+    app: &str,
+    start: impl FnOnce() -> Result<(X, std::net::SocketAddr), String>,
+    spawn: impl FnOnce(X) -> Result<H, crate::RuntimeError>,
+) -> ExitCode {
     techpotli_telemetry::init_logging("info");
-    let started = RuntimeConfig::from_env(app, inputs).and_then(|(cfg, admin)| {
-        let processor = make(&cfg)?;
-        Ok((cfg, admin, processor))
-    });
-    let (cfg, admin, processor) = match started {
+    let (settings, admin) = match start() {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "bad configuration");
@@ -40,22 +54,15 @@ pub fn run<P: Processor>(
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(serve(app, cfg, admin, processor))
-}
-
-async fn serve<P: Processor>(
-    app: &str,
-    cfg: RuntimeConfig,
-    admin: std::net::SocketAddr,
-    processor: P,
-) -> ExitCode {
-    match Runtime::spawn(cfg, processor) {
-        Ok(r) => supervise(app, admin, r).await,
-        Err(e) => {
-            eprintln!("{app}: {e}");
-            ExitCode::from(2)
+    rt.block_on(async {
+        match spawn(settings) {
+            Ok(handle) => supervise(app, admin, handle).await,
+            Err(e) => {
+                eprintln!("{app}: {e}");
+                ExitCode::from(2)
+            }
         }
-    }
+    })
 }
 
 /// A loop running on its own thread that a binary's `main` supervises: the processor

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use super::{Sink, SinkConfig, SinkError, SinkRunner};
-use crate::service::{Supervised, supervise};
+use crate::service::{Supervised, main_of};
 
 /// Runs sink `app` over `topics`. `make` reads the connector's own settings (errors name the
 /// variable) and returns the future that connects it, run on the sink loop's runtime.
@@ -18,44 +18,15 @@ where
     S: Sink,
     F: Future<Output = Result<S, SinkError>> + Send + 'static,
 {
-    techpotli_telemetry::init_logging("info");
-    let started = SinkConfig::from_env(app, topics).and_then(|(cfg, admin)| {
-        let fut = make(&cfg)?;
-        Ok((cfg, admin, fut))
-    });
-    let (cfg, admin, fut) = match started {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "bad configuration");
-            eprintln!("{app}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{app}: async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(serve(app, cfg, admin, fut))
-}
-
-async fn serve<S, F>(app: &str, cfg: SinkConfig, admin: std::net::SocketAddr, fut: F) -> ExitCode
-where
-    S: Sink,
-    F: Future<Output = Result<S, SinkError>> + Send + 'static,
-{
-    match SinkRunner::spawn(cfg, fut) {
-        Ok(r) => supervise(app, admin, r).await,
-        Err(e) => {
-            eprintln!("{app}: {e}");
-            ExitCode::from(2)
-        }
-    }
+    main_of(
+        app,
+        || {
+            let (cfg, admin) = SinkConfig::from_env(app, topics)?;
+            let fut = make(&cfg)?;
+            Ok(((cfg, fut), admin))
+        },
+        |(cfg, fut)| SinkRunner::spawn(cfg, fut),
+    )
 }
 
 impl Supervised for SinkRunner {
