@@ -30,8 +30,9 @@ use crate::idempotency::Idempotency;
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::produce::Producer;
 use crate::ratelimit::RateLimiter;
+use crate::read::ReadModel;
 use crate::routes::{
-    activity, carts, catalog, customers, inventory, orders, payments, price_rules,
+    activity, carts, catalog, customers, inventory, orders, payments, price_rules, reads,
 };
 use crate::store::Store;
 use crate::validate::MAX_BODY_BYTES;
@@ -52,6 +53,7 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub idempotency: Idempotency,
     pub carts: CartIds,
+    pub read: ReadModel,
 }
 
 /// The state as handlers receive it.
@@ -79,12 +81,19 @@ impl Api {
             Some(s) if !s.is_empty() => CartIds::new(s.as_bytes()),
             _ => CartIds::new(DEV_CART_SECRET),
         };
+        let read = ReadModel::new(
+            &config.database_url,
+            config.db_max_connections,
+            Duration::from_millis(config.db_timeout_ms),
+            store.with_prefix(&config.read_redis_prefix),
+        )?;
         let lease = config.produce_timeout() + Duration::from_secs(5);
         let state = Arc::new(AppState {
             auth: auth::from_config(&config),
             limiter: RateLimiter::new(store.clone()),
             idempotency: Idempotency::new(store, lease),
             carts,
+            read,
             producer: producer.clone(),
             checked,
             config,
@@ -129,6 +138,7 @@ impl Api {
             () = drained => tracing::warn!("grace period over with requests still in flight"),
         }
         self.probe.abort();
+        self.state.read.close().await;
         let producer = self.state.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(grace)).await?;
         tracing::info!("stopped");
@@ -178,6 +188,10 @@ pub fn router(state: Shared) -> Router {
             post(payments::payment_webhook),
         )
         .route_layer(gate(Class::Webhook));
+    let reads = Router::new()
+        .route("/v1/orders/{order_id}", get(reads::get_order))
+        .route("/v1/stock/{sku}", get(reads::get_stock))
+        .route_layer(gate(Class::Read));
     let doc = crate::openapi::document();
     let docs = Router::from(Scalar::with_url("/docs", doc.clone())).layer(
         SetResponseHeaderLayer::overriding(
@@ -191,6 +205,7 @@ pub fn router(state: Shared) -> Router {
         .merge(customer)
         .merge(activity)
         .merge(webhook)
+        .merge(reads)
         .with_state(state.clone())
         .route("/openapi.json", get(move || async move { axum::Json(doc) }))
         .merge(docs)

@@ -120,6 +120,28 @@ pub struct Config {
     /// Payment webhooks (per IP; there is no user).
     #[arg(long, env = "API_RATE_LIMIT_WEBHOOK", default_value = "6000/m,6000/m")]
     pub rate_limit_webhook: String,
+    /// Read endpoints (order and stock lookups).
+    #[arg(long, env = "API_RATE_LIMIT_READ", default_value = "600/m,3000/m")]
+    pub rate_limit_read: String,
+    /// MySQL of the read model (`techpotli-sink-mysql`'s tables) behind `GET /v1/orders/{id}`
+    /// and the stock fallback. Connected lazily: writes never wait for it.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "mysql://root@127.0.0.1:3306/techpotli",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Most MySQL connections the read endpoints hold.
+    #[arg(long, env = "API_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Longest wait for MySQL (connection and queries) before a read falls back or gets 503.
+    #[arg(long, env = "API_DB_TIMEOUT_MS", default_value_t = 1000)]
+    pub db_timeout_ms: u64,
+    /// Key prefix of the Redis sink's hashes (`TECHPOTLI_REDIS_KEY_PREFIX` of
+    /// `techpotli-sink-redis`; empty by default).
+    #[arg(long, env = "API_READ_REDIS_PREFIX", default_value = "")]
+    pub read_redis_prefix: String,
     /// Serve `GET /hello` (plain text, no auth): the ceiling `techpotli bench ingress` compares
     /// the write endpoints with.
     #[arg(long, env = "API_HELLO_ROUTE", default_value_t = false)]
@@ -227,6 +249,17 @@ impl Config {
         if !(10..=10_000).contains(&self.redis_timeout_ms) {
             return Err(bad("API_REDIS_TIMEOUT_MS", "must be 10..=10000"));
         }
+        if !self.database_url.starts_with("mysql://")
+            && !self.database_url.starts_with("mariadb://")
+        {
+            return Err(bad("DATABASE_URL", "must be a mysql:// URL"));
+        }
+        if !(1..=256).contains(&self.db_max_connections) {
+            return Err(bad("API_DB_MAX_CONNECTIONS", "must be 1..=256"));
+        }
+        if !(10..=30_000).contains(&self.db_timeout_ms) {
+            return Err(bad("API_DB_TIMEOUT_MS", "must be 10..=30000"));
+        }
         if self.app_name.trim().is_empty() {
             return Err(bad("API_APP_NAME", "must not be empty"));
         }
@@ -275,6 +308,7 @@ impl Config {
                 "API_RATE_LIMIT_WEBHOOK",
                 &self.rate_limit_webhook,
             ),
+            ("read", "API_RATE_LIMIT_READ", &self.rate_limit_read),
         ] {
             let (user, ip) = value
                 .split_once(',')
@@ -367,6 +401,9 @@ mod tests {
         );
         assert!(err(&|c| c.cors_origins = "shop.example".into()).contains("API_CORS_ORIGINS"));
         assert!(err(&|c| c.redis_url = "http://x".into()).contains("REDIS_URL"));
+        assert!(err(&|c| c.database_url = "postgres://x".into()).contains("DATABASE_URL"));
+        assert!(err(&|c| c.db_timeout_ms = 0).contains("API_DB_TIMEOUT_MS"));
+        assert!(err(&|c| c.rate_limit_read = "1/m".into()).contains("API_RATE_LIMIT_READ"));
         let mut prod = c.clone();
         prod.insecure_dev_auth = false;
         prod.oidc_issuer = Some("https://id.example/realms/t".into());

@@ -10,6 +10,7 @@
 //! - [`routes`]: one module per topic; request types + pure `to_record` mappings + handlers.
 //! - [`validate`]: field rules and the strict JSON extractor; [`problem`]: error bodies.
 //! - [`produce`]: the idempotent producer that waits for acknowledgements.
+//! - [`read`]: the read side (orders from MySQL, stock from Redis; each the other's fallback).
 //! - [`store`], [`ratelimit`], [`idempotency`]: Redis (soft dependency, fail open).
 //! - [`cart_id`]: cart ids that prove their owner; [`webhook`]: provider signatures.
 //! - [`openapi`]: the OpenAPI 3.1 document.
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod problem;
 pub mod produce;
 pub mod ratelimit;
+pub mod read;
 pub mod routes;
 pub mod store;
 pub mod validate;

@@ -6,7 +6,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::problem::Problem;
 use crate::routes::{
-    activity, carts, catalog, customers, inventory, orders, payments, price_rules,
+    activity, carts, catalog, customers, inventory, orders, payments, price_rules, reads,
 };
 
 /// The error answers every write endpoint may give (bodies are `application/problem+json`).
@@ -48,6 +48,30 @@ pub enum Errors {
     Unavailable(Problem),
 }
 
+/// The error answers of the read endpoints.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// Missing or invalid credentials.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// Another customer's order.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// Not materialised (yet); a just-accepted event appears within moments.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The path parameter breaks the id rules; `field` names it.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Rate limit exceeded (`Retry-After`, `RateLimit-*`).
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooMany(Problem),
+    /// Neither MySQL nor Redis could answer (`Retry-After`).
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 struct Bearer;
 
 impl Modify for Bearer {
@@ -70,7 +94,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "TechPotli ingress API", description = "Every user action becomes an acknowledged Avro event on Kafka. A 202 means the broker acknowledged the record."),
+    info(title = "TechPotli ingress API", description = "Every user action becomes an acknowledged Avro event on Kafka. A 202 means the broker acknowledged the record. The read endpoints answer from the materialised views (MySQL, Redis), which trail accepted events by moments."),
     paths(
         catalog::put_product, catalog::delete_product,
         price_rules::put_price_rule, price_rules::delete_price_rule,
@@ -80,13 +104,14 @@ impl Modify for Bearer {
         orders::place_order,
         activity::post_activity,
         payments::payment_webhook,
+        reads::get_order, reads::get_stock,
     ),
     components(schemas(Problem)),
     modifiers(&Bearer),
     tags(
         (name = "admin", description = "Catalogue, price rules, stock (role admin)"),
         (name = "customer", description = "Profile, carts, orders (own user id only)"),
-        (name = "storefront", description = "Clickstream"),
+        (name = "storefront", description = "Clickstream, stock levels"),
         (name = "payments", description = "Provider webhooks (HMAC-signed)"),
     )
 )]
@@ -115,6 +140,8 @@ mod tests {
             "/v1/orders",
             "/v1/activity",
             "/v1/webhooks/payments/{provider}",
+            "/v1/orders/{order_id}",
+            "/v1/stock/{sku}",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }

@@ -51,6 +51,14 @@ impl Store {
         })
     }
 
+    /// The same connection under another key prefix (the sinks' keys, read by the API).
+    pub fn with_prefix(&self, prefix: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+            ..self.clone()
+        }
+    }
+
     /// `prefix` + `suffix`.
     pub fn key(&self, suffix: &str) -> String {
         format!("{}{suffix}", self.prefix)

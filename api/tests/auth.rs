@@ -268,6 +268,27 @@ async fn oidc_tokens_rbac_ownership_and_key_rotation() {
         StatusCode::UNAUTHORIZED
     );
 
+    // Reads: an order needs a token (its owner's or an admin's); stock is public.
+    let read = |path: &str, t: Option<&str>| {
+        let mut rb = http.get(format!("{}{path}", api.url()));
+        if let Some(t) = t {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    assert_eq!(
+        status(read("/v1/orders/o-1", None).await),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(read("/v1/orders/o-1", Some("not.a.jwt")).await),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_ne!(
+        status(read("/v1/stock/SKU-1", None).await),
+        StatusCode::UNAUTHORIZED
+    );
+
     // Rotation: the issuer replaces rsa-1 with rsa-2; tokens of the new key work at once
     // (unknown kid -> refetch), tokens of the removed key stop working.
     let rsa2 = rsa_key("rsa-2");

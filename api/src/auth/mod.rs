@@ -153,6 +153,8 @@ pub enum Class {
     Activity,
     /// No user; authenticated by the webhook signature in the handler.
     Webhook,
+    /// Read endpoints: anonymous allowed (handlers that show private data require a user).
+    Read,
 }
 
 impl Class {
@@ -162,6 +164,7 @@ impl Class {
             Self::Customer => "customer",
             Self::Activity => "activity",
             Self::Webhook => "webhook",
+            Self::Read => "read",
         }
     }
 }

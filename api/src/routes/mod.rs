@@ -1,4 +1,4 @@
-//! One module per topic the API writes. Each has request types (strict serde, OpenAPI schema),
+//! One module per topic the API writes (and [`reads`] for the read endpoints). Each has request types (strict serde, OpenAPI schema),
 //! a pure `to_record` mapping that validates every field and builds the Avro value, and thin
 //! handlers that produce it and answer `202` once the broker acknowledged.
 
@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod price_rules;
+pub mod reads;
 
 use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};

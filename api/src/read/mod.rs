@@ -1,0 +1,147 @@
+//! The read side of the API: views of what the sinks materialised, never of Kafka. MySQL is
+//! the system of record for orders (it alone keeps the status history); Redis serves stock
+//! (hot, one hash per SKU) with MySQL as the fallback, and is the fallback for orders while
+//! MySQL is unreachable. Both are bounded by short timeouts so a slow store costs a request
+//! a 503, not a hung connection.
+//!
+//! - [`views`]: the response types and the pure mappings from a Redis hash to a view.
+//! - [`db`]: the MySQL queries.
+
+pub mod db;
+pub mod views;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+
+use crate::store::{Store, StoreError};
+use views::{OrderView, Source, StockView};
+
+/// Why a store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("mysql: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("mysql did not answer within {0:?}")]
+    DbTimeout(Duration),
+    #[error(transparent)]
+    Redis(#[from] StoreError),
+    #[error("stored row is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The materialised views: MySQL (lazily connected) and the sinks' Redis keys.
+pub struct ReadModel {
+    db: MySqlPool,
+    db_timeout: Duration,
+    redis: Store,
+}
+
+/// What a lookup found.
+pub enum Found<T> {
+    Yes(T),
+    /// Neither store has it (yet: sinks materialise within moments of the event).
+    No,
+    /// No store could be asked; the error of the last one tried.
+    Unavailable(ReadError),
+}
+
+impl ReadModel {
+    /// Connects lazily: the API starts (and keeps taking writes) without MySQL.
+    pub fn new(
+        database_url: &str,
+        max_connections: u32,
+        db_timeout: Duration,
+        redis: Store,
+    ) -> anyhow::Result<Self> {
+        let db = MySqlPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(db_timeout)
+            .connect_lazy(database_url)
+            .map_err(|e| anyhow::anyhow!("invalid setting DATABASE_URL: {e}"))?;
+        Ok(Self {
+            db,
+            db_timeout,
+            redis,
+        })
+    }
+
+    async fn bounded<T>(
+        &self,
+        f: impl Future<Output = Result<T, ReadError>>,
+    ) -> Result<T, ReadError> {
+        tokio::time::timeout(self.db_timeout, f)
+            .await
+            .unwrap_or(Err(ReadError::DbTimeout(self.db_timeout)))
+    }
+
+    async fn hash(&self, suffix: &str) -> Result<BTreeMap<String, String>, ReadError> {
+        let key = self.redis.key(suffix);
+        Ok(self
+            .redis
+            .run(|mut c| async move { redis::AsyncCommands::hgetall(&mut c, key).await })
+            .await?)
+    }
+
+    /// An order with its lines and history from MySQL; from Redis (without history) when
+    /// MySQL cannot answer or has not materialised it yet.
+    pub async fn order(&self, order_id: &str) -> Found<OrderView> {
+        let primary = self.bounded(db::order(&self.db, order_id)).await;
+        if let Ok(Some(v)) = primary {
+            return Found::Yes(v);
+        }
+        if let Err(e) = &primary {
+            tracing::warn!(error = %e, "order read from mysql failed; trying redis");
+            metrics::counter!("api_read_fallback_total", "view" => "order").increment(1);
+        }
+        match self.hash(&format!("order:{order_id}")).await {
+            Ok(h) if h.is_empty() => match primary {
+                Err(e) => Found::Unavailable(e),
+                Ok(_) => Found::No,
+            },
+            Ok(h) => views::order_from_hash(&h)
+                .map_or_else(|e| Found::Unavailable(ReadError::Corrupt(e)), Found::Yes),
+            Err(e) => match primary {
+                Ok(_) => Found::No,
+                Err(_) => Found::Unavailable(e),
+            },
+        }
+    }
+
+    /// A SKU's stock level from Redis, or from MySQL when Redis cannot answer or lacks it.
+    pub async fn stock(&self, sku: &str) -> Found<StockView> {
+        let hot = self.hash(&format!("stock:{sku}")).await;
+        match &hot {
+            Ok(h) if !h.is_empty() => {
+                return views::stock_from_hash(h)
+                    .map_or_else(|e| Found::Unavailable(ReadError::Corrupt(e)), Found::Yes);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "stock read from redis failed; trying mysql");
+                metrics::counter!("api_read_fallback_total", "view" => "stock").increment(1);
+            }
+            Ok(_) => {}
+        }
+        match self.bounded(db::stock(&self.db, sku)).await {
+            Ok(Some(v)) => Found::Yes(v),
+            Ok(None) => Found::No,
+            Err(e) => Found::Unavailable(e),
+        }
+    }
+
+    /// Closes the pool (graceful shutdown).
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mysql => "mysql",
+            Self::Redis => "redis",
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Response bodies of the read endpoints and the pure mappings from the Redis sink's hashes
+//! (field names as `techpotli-sink-redis` writes them) to those bodies.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Which store answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// MySQL: the system of record, with the status history.
+    Mysql,
+    /// Redis: the cache; an order read from it has no history.
+    Redis,
+}
+
+/// One ordered SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderLineView {
+    pub sku: String,
+    pub quantity: i32,
+    /// Price per unit in minor units of the order's currency.
+    pub unit_price_minor: i64,
+}
+
+/// One status change, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusChange {
+    pub sequence: i32,
+    /// `PLACED`, `RESERVING`, …, `CONFIRMED` or `CANCELLED`.
+    pub state: String,
+    pub previous_state: Option<String>,
+    pub reason: Option<String>,
+    /// Event time, ms since the Unix epoch.
+    pub at_ms: i64,
+    pub event_id: String,
+}
+
+/// An order as materialised. Fields from `orders.placed` are absent until that record is
+/// materialised, fields from `orders.status` until the saga's first status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub user_id: String,
+    /// The latest state; absent before the saga's first status.
+    pub status: Option<String>,
+    /// Why the order was cancelled (or the latest note).
+    pub status_reason: Option<String>,
+    /// Sequence number of the latest status.
+    pub status_sequence: Option<i32>,
+    pub status_at_ms: Option<i64>,
+    /// ISO 4217 code of every amount.
+    pub currency: Option<String>,
+    pub subtotal_minor: Option<i64>,
+    pub discount_minor: Option<i64>,
+    pub shipping_minor: Option<i64>,
+    pub tax_minor: Option<i64>,
+    pub total_minor: Option<i64>,
+    pub placed_at_ms: Option<i64>,
+    /// Where the order ships, as placed (absent when read from Redis).
+    #[schema(value_type = Option<Object>)]
+    pub shipping_address: Option<serde_json::Value>,
+    pub lines: Vec<OrderLineView>,
+    /// Every status change, oldest first (empty when read from Redis).
+    pub history: Vec<StatusChange>,
+    pub source: Source,
+}
+
+/// A SKU's stock level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StockView {
+    pub sku: String,
+    pub on_hand: i32,
+    pub reserved: i32,
+    /// `on_hand - reserved`, never negative.
+    pub available: i32,
+    /// The last adjustment left on-hand below reserved (oversold); operations must look.
+    pub flagged: bool,
+    /// Reason of the last change (`RESTOCK`, `RESERVATION`, …).
+    pub last_change: String,
+    /// Event time of the last change, ms since the Unix epoch.
+    pub event_time_ms: i64,
+    pub source: Source,
+}
+
+fn field<'a>(h: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, String> {
+    h.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("field {name} missing"))
+}
+
+fn num<T: std::str::FromStr>(h: &BTreeMap<String, String>, name: &str) -> Result<T, String> {
+    field(h, name)?
+        .parse()
+        .map_err(|_| format!("field {name} is not a number"))
+}
+
+fn opt_num<T: std::str::FromStr>(
+    h: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    h.get(name).map(|_| num(h, name)).transpose()
+}
+
+fn opt_text(h: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    h.get(name).filter(|s| !s.is_empty()).cloned()
+}
+
+/// `stock:{sku}` → view.
+pub fn stock_from_hash(h: &BTreeMap<String, String>) -> Result<StockView, String> {
+    Ok(StockView {
+        sku: field(h, "sku")?.to_owned(),
+        on_hand: num(h, "on_hand")?,
+        reserved: num(h, "reserved")?,
+        available: num(h, "available")?,
+        flagged: field(h, "flagged")? == "1",
+        last_change: field(h, "last_change")?.to_owned(),
+        event_time_ms: num(h, "event_time_ms")?,
+        source: Source::Redis,
+    })
+}
+
+/// `order:{id}` → view (no history: Redis keeps only the latest status).
+pub fn order_from_hash(h: &BTreeMap<String, String>) -> Result<OrderView, String> {
+    let lines = match h.get("lines") {
+        Some(json) => serde_json::from_str(json).map_err(|e| format!("field lines: {e}"))?,
+        None => Vec::new(),
+    };
+    Ok(OrderView {
+        order_id: field(h, "order_id")?.to_owned(),
+        user_id: field(h, "user_id")?.to_owned(),
+        status: opt_text(h, "status"),
+        status_reason: opt_text(h, "status_reason"),
+        status_sequence: opt_num(h, "status_sequence")?,
+        status_at_ms: opt_num(h, "status_at_ms")?,
+        currency: opt_text(h, "currency"),
+        subtotal_minor: opt_num(h, "subtotal_minor")?,
+        discount_minor: opt_num(h, "discount_minor")?,
+        shipping_minor: opt_num(h, "shipping_minor")?,
+        tax_minor: opt_num(h, "tax_minor")?,
+        total_minor: opt_num(h, "total_minor")?,
+        placed_at_ms: opt_num(h, "placed_at_ms")?,
+        shipping_address: None,
+        lines,
+        history: Vec::new(),
+        source: Source::Redis,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn stock_hash_maps_to_a_view_and_rejects_garbage() {
+        let h = hash(&[
+            ("sku", "A-1"),
+            ("on_hand", "10"),
+            ("reserved", "4"),
+            ("available", "6"),
+            ("flagged", "0"),
+            ("last_change", "RESERVATION"),
+            ("event_time_ms", "17"),
+            ("_offset:inventory.levels:0", "9"),
+        ]);
+        let v = stock_from_hash(&h).unwrap();
+        assert_eq!((v.on_hand, v.reserved, v.available), (10, 4, 6));
+        assert!(!v.flagged);
+        assert_eq!(v.source, Source::Redis);
+        let mut bad = h.clone();
+        bad.insert("reserved".into(), "four".into());
+        assert!(stock_from_hash(&bad).unwrap_err().contains("reserved"));
+        bad.remove("sku");
+        assert!(stock_from_hash(&bad).unwrap_err().contains("sku"));
+    }
+
+    #[test]
+    fn order_hash_with_status_only_or_placed_only_maps_to_a_partial_view() {
+        let status_only = hash(&[
+            ("order_id", "o1"),
+            ("user_id", "u1"),
+            ("status", "RESERVING"),
+            ("status_reason", ""),
+            ("status_sequence", "2"),
+            ("status_at_ms", "5"),
+        ]);
+        let v = order_from_hash(&status_only).unwrap();
+        assert_eq!(v.status.as_deref(), Some("RESERVING"));
+        assert_eq!(v.status_reason, None);
+        assert_eq!(v.total_minor, None);
+        assert!(v.lines.is_empty() && v.history.is_empty());
+        let placed = hash(&[
+            ("order_id", "o1"),
+            ("user_id", "u1"),
+            ("currency", "INR"),
+            ("total_minor", "1500"),
+            (
+                "lines",
+                r#"[{"sku":"A-1","quantity":3,"unit_price_minor":500}]"#,
+            ),
+        ]);
+        let v = order_from_hash(&placed).unwrap();
+        assert_eq!(v.status, None);
+        assert_eq!(
+            v.lines,
+            vec![OrderLineView {
+                sku: "A-1".into(),
+                quantity: 3,
+                unit_price_minor: 500
+            }]
+        );
+        let mut bad = placed;
+        bad.insert("lines".into(), "[".into());
+        assert!(order_from_hash(&bad).unwrap_err().contains("lines"));
+    }
+}

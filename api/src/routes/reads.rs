@@ -1,0 +1,88 @@
+//! Read endpoints over the materialised views ([`crate::read`]): an order (owner or admin)
+//! and a SKU's stock (anyone). Unlike the write routes they answer from MySQL/Redis, so what
+//! they show trails the accepted events by the sinks' latency (milliseconds): a just-placed
+//! order may be 404 for a moment.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::path_id;
+use crate::app::Shared;
+use crate::auth::Principal;
+use crate::problem::Problem;
+use crate::read::Found;
+use crate::read::views::{OrderView, StockView};
+
+fn not_found(what: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        format!("no such {what} (a just-accepted one appears within moments)"),
+    )
+}
+
+fn unavailable<T>(state: &Shared, f: &Found<T>) -> Problem {
+    if let Found::Unavailable(e) = f {
+        tracing::error!(error = %e, "read stores unavailable");
+    }
+    Problem::unavailable(
+        "the read stores are unavailable",
+        state.config.retry_after_secs,
+    )
+}
+
+fn json_with_cache<T: serde::Serialize>(body: &T, cache: &'static str) -> Response {
+    let mut r = axum::Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+/// An order: status, lines, totals and status history.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "customer",
+    params(("order_id" = String, Path, description = "The order id from the place-order answer")),
+    responses((status = 200, description = "The order as materialised", body = OrderView),
+        crate::openapi::ReadErrors),
+    security(("bearer" = [])))]
+pub async fn get_order(
+    State(state): State<Shared>,
+    principal: Option<Extension<Principal>>,
+    Path(order_id): Path<String>,
+) -> Result<Response, Problem> {
+    let Some(Extension(p)) = principal else {
+        return Err(Problem::unauthorized("this route needs a bearer token"));
+    };
+    path_id("order_id", &order_id)?;
+    let found = state.read.order(&order_id).await;
+    let order = match found {
+        Found::Yes(o) => o,
+        Found::No => return Err(not_found("order")),
+        f @ Found::Unavailable(_) => return Err(unavailable(&state, &f)),
+    };
+    if order.user_id != p.user_id && !p.has_role(&state.config.admin_role) {
+        return Err(Problem::forbidden(
+            "an order is visible only to its customer and to admins",
+        ));
+    }
+    Ok(json_with_cache(&order, "private, no-store"))
+}
+
+/// A SKU's stock level: on hand, reserved, available.
+#[utoipa::path(get, path = "/v1/stock/{sku}", tag = "storefront",
+    params(("sku" = String, Path, description = "The SKU")),
+    responses((status = 200, description = "The current level", body = StockView),
+        crate::openapi::ReadErrors))]
+pub async fn get_stock(
+    State(state): State<Shared>,
+    Path(sku): Path<String>,
+) -> Result<Response, Problem> {
+    path_id("sku", &sku)?;
+    match state.read.stock(&sku).await {
+        Found::Yes(s) => Ok(json_with_cache(&s, "no-cache")),
+        Found::No => Err(not_found("SKU")),
+        f @ Found::Unavailable(_) => Err(unavailable(&state, &f)),
+    }
+}
