@@ -4,7 +4,9 @@ Docker cannot run on the project's machines, so these files are checked by readi
 every YAML parses, the compose stack holds the promised services with healthchecks, its
 references (depends_on, build paths, bind mounts) resolve, the commented ROADMAP block in
 docker-compose.yml is valid compose once uncommented, and every binary the workspace defines
-is run by some compose service (or listed in that block). The binaries come from
+is run by some compose service (or listed in that block). The ingress API runs with real
+authentication everywhere (compose and k8s): never API_INSECURE_DEV_AUTH, tokens from the
+compose stack's Keycloak, whose realm file deploy/keycloak/techpotli-realm.json is checked too. The binaries come from
 `cargo metadata --no-deps`, which reads the manifests and compiles nothing.
 
 No network, no broker: fast and deterministic.
@@ -30,6 +32,7 @@ DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S = DEPLOY / "k8s"
 GRAFANA = DEPLOY / "grafana"
+KEYCLOAK_REALM = DEPLOY / "keycloak" / "techpotli-realm.json"
 
 ROADMAP_BEGIN = "# ---- BEGIN ROADMAP"
 ROADMAP_END = "# ---- END ROADMAP"
@@ -43,6 +46,7 @@ INFRA_IMAGES = {
     "elasticsearch": "docker.elastic.co/elasticsearch/elasticsearch",
     "prometheus": "prom/prometheus",
     "grafana": "grafana/grafana",
+    "keycloak": "quay.io/keycloak/keycloak",
 }
 # All of them promise a healthcheck (each image ships a client for one).
 HEALTHCHECKED = set(INFRA_IMAGES)
@@ -71,6 +75,15 @@ COMPOSE_ENV = {
     "REDIS_URL": "redis://redis:6379",
     "ELASTICSEARCH_URL": "http://elasticsearch:9200",
 }
+
+# The ingress API's authentication (api/src/config.rs): the dev switch that turns it off, and
+# what the compose stack's Keycloak realm must provide for the API's checks to pass.
+INSECURE_DEV_AUTH = "API_INSECURE_DEV_AUTH"
+REALM = "techpotli"
+API_AUDIENCE = "techpotli-api"
+STOREFRONT_CLIENT = "storefront"
+REALM_ROLES = {"admin", "customer"}
+KEYCLOAK_IMPORT_DIR = "/opt/keycloak/data/import/"
 
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash"}
@@ -167,6 +180,17 @@ def env_map(service: dict) -> dict[str, str]:
     if isinstance(env, list):
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def compose_value(value: str) -> str:
+    """The value compose gives `${NAME:-default}` (or `${NAME-default}`) when NAME is unset."""
+    m = re.fullmatch(r"\$\{(\w+)(:?-)(.*)\}", value)
+    return m.group(3) if m else value
+
+
+@cache
+def realm() -> dict:
+    return json.loads(KEYCLOAK_REALM.read_text(encoding="utf-8"))
 
 
 def executables(command) -> set[str]:
@@ -295,6 +319,141 @@ def test_compose_topics_init():
     deps = depends_on_map(svc)
     for infra in ("kafka", "schema-registry"):
         assert deps.get(infra, {}).get("condition") == "service_healthy"
+
+
+def test_compose_api_runs_with_real_authentication():
+    services = compose()["services"]
+    for name, svc in {**services, **roadmap()}.items():
+        assert INSECURE_DEV_AUTH not in env_map(svc), (
+            f"{name} sets {INSECURE_DEV_AUTH}: it is for `techpotli dev` only; the compose "
+            f"stack authenticates against its keycloak service"
+        )
+    api = env_map(services["techpotli-api"])
+    kc = env_map(services["keycloak"])
+
+    # Every token names the same issuer whoever fetched it: Keycloak's fixed front-end URL.
+    hostname = kc.get("KC_HOSTNAME", "").rstrip("/")
+    assert re.fullmatch(r"https?://[\w.-]+:\d+", hostname), (
+        f"keycloak: KC_HOSTNAME must be a full URL with the host port, got {hostname!r}"
+    )
+    assert api.get("OIDC_ISSUER") == f"{hostname}/realms/{REALM}", (
+        f"techpotli-api: OIDC_ISSUER {api.get('OIDC_ISSUER')!r} is not the `iss` Keycloak "
+        f"writes ({hostname}/realms/{REALM})"
+    )
+    host_port = hostname.rsplit(":", 1)[1]
+    published = {
+        port.rsplit(":", 2)[-2]: port.rsplit(":", 1)[-1]
+        for port in services["keycloak"].get("ports", [])
+    }
+    assert published.get(host_port) == "8080", (
+        f"keycloak: KC_HOSTNAME names host port {host_port}, ports {published} do not map it "
+        f"to the container's 8080"
+    )
+
+    # The issuer's host (the host's localhost) is unreachable from the API's container:
+    # discovery in-network, and back-channel URLs (jwks_uri) that follow the request's host.
+    discovery = api.get("OIDC_DISCOVERY_URL", "")
+    assert discovery == (
+        f"http://keycloak:8080/realms/{REALM}/.well-known/openid-configuration"
+    ), f"techpotli-api: OIDC_DISCOVERY_URL {discovery!r}"
+    assert kc.get("KC_HOSTNAME_BACKCHANNEL_DYNAMIC") == "true", (
+        "keycloak: without KC_HOSTNAME_BACKCHANNEL_DYNAMIC the discovery document's jwks_uri "
+        "names KC_HOSTNAME, which the API's container cannot reach"
+    )
+
+    assert api.get("OIDC_AUDIENCE") == API_AUDIENCE
+    assert api.get("API_ADMIN_ROLE", "admin") in REALM_ROLES
+    cart_secret = compose_value(api.get("API_CART_SECRET", ""))
+    assert len(cart_secret.encode()) >= 32, "techpotli-api: API_CART_SECRET needs >= 32 bytes"
+    deps = depends_on_map(services["techpotli-api"])
+    assert deps.get("keycloak", {}).get("condition") == "service_healthy", (
+        "techpotli-api must wait for keycloak to be healthy"
+    )
+
+
+def test_compose_keycloak_imports_the_realm():
+    svc = compose()["services"]["keycloak"]
+    image_tag = svc["image"].rpartition(":")[2]
+    assert image_tag.startswith("26."), f"keycloak: pin a 26.x image, got {svc['image']!r}"
+    command = svc.get("command") or []
+    command = shlex.split(command) if isinstance(command, str) else command
+    assert command and command[0] in ("start-dev", "start"), f"keycloak: command {command}"
+    assert "--import-realm" in command, "keycloak: the realm is imported with --import-realm"
+    mounts = {}
+    for volume in svc.get("volumes") or []:
+        source, target = volume.split(":")[:2]
+        mounts[(ROOT / source).resolve()] = target
+    target = mounts.get(KEYCLOAK_REALM.resolve(), "")
+    assert target.startswith(KEYCLOAK_IMPORT_DIR) and target.endswith(".json"), (
+        f"keycloak: mount {rel(KEYCLOAK_REALM)} under {KEYCLOAK_IMPORT_DIR}, got {target!r}"
+    )
+    env = env_map(svc)
+    assert env.get("KC_HEALTH_ENABLED") == "true", "keycloak: /health/ready needs KC_HEALTH_ENABLED"
+    test = svc["healthcheck"]["test"]
+    script = " ".join(test) if isinstance(test, list) else test
+    assert "/health/ready" in script and "9000" in script, (
+        "keycloak: the healthcheck probes /health/ready on the management port 9000"
+    )
+    assert not re.search(r"\b(curl|wget)\b", script), "the keycloak image has no curl or wget"
+
+
+def test_keycloak_realm_file():
+    rep = realm()
+    assert rep.get("realm") == REALM and rep.get("enabled", True)
+    # Without `clientScopes` Keycloak creates its default scopes, which every client gets:
+    # `basic` (the `sub` claim) and `roles` (`realm_access.roles`), the two claims the API reads.
+    assert "clientScopes" not in rep and "defaultDefaultClientScopes" not in rep, (
+        "the realm must keep Keycloak's default client scopes (basic: sub, roles: realm_access)"
+    )
+    roles = {r["name"] for r in (rep.get("roles") or {}).get("realm", [])}
+    assert REALM_ROLES <= roles, f"realm roles {sorted(roles)} lack {sorted(REALM_ROLES - roles)}"
+
+    clients = {c["clientId"]: c for c in rep.get("clients", [])}
+    assert API_AUDIENCE in clients, f"no client {API_AUDIENCE!r} (the audience)"
+    api = clients[API_AUDIENCE]
+    assert api.get("enabled", True)
+    assert not api.get("directAccessGrantsEnabled"), f"{API_AUDIENCE} is not a login client"
+
+    assert STOREFRONT_CLIENT in clients, f"no client {STOREFRONT_CLIENT!r}"
+    storefront = clients[STOREFRONT_CLIENT]
+    assert storefront.get("publicClient") is True, "storefront is a public client"
+    assert storefront.get("directAccessGrantsEnabled") is True, (
+        "storefront: direct access grants (password grant) for dev and tests"
+    )
+    assert storefront.get("fullScopeAllowed", True), "storefront tokens carry all realm roles"
+    for c in clients.values():
+        for key in ("defaultClientScopes", "optionalClientScopes"):
+            assert key not in c, f"{c['clientId']}: keep the realm's default client scopes"
+    audience = [
+        m
+        for m in storefront.get("protocolMappers", [])
+        if m.get("protocolMapper") == "oidc-audience-mapper"
+    ]
+    assert any(
+        m["config"].get("included.client.audience") == API_AUDIENCE
+        and m["config"].get("access.token.claim") == "true"
+        for m in audience
+    ), f"storefront: no audience mapper putting aud={API_AUDIENCE} in access tokens"
+
+    users = rep.get("users", [])
+    by_role = {role: [u for u in users if role in u.get("realmRoles", [])] for role in REALM_ROLES}
+    for role, holders in by_role.items():
+        assert holders, f"no demo user with realm role {role!r}"
+    for user in users:
+        name = user.get("username")
+        assert user.get("enabled", True), f"{name} is disabled"
+        # Keycloak's user profile asks for these before it issues a token (password grant:
+        # "Account is not fully set up").
+        for field in ("email", "firstName", "lastName"):
+            assert user.get(field), f"{name}: {field} missing"
+        assert not user.get("requiredActions"), f"{name}: required actions block the password grant"
+        passwords = [c for c in user.get("credentials", []) if c.get("type") == "password"]
+        assert passwords, f"{name} has no password"
+        for c in passwords:
+            assert not c.get("temporary"), f"{name}: a temporary password blocks the password grant"
+            assert "dev-only" in c.get("value", ""), (
+                f"{name}: demo passwords are published; their value must say dev-only"
+            )
 
 
 def test_compose_roadmap_block():
@@ -502,6 +661,34 @@ def test_k8s_kustomization_resources():
     assert "techpotli topics apply" in script and "techpotli schemas register" in script
     refs = {src["configMapRef"]["name"] for src in container.get("envFrom", []) if "configMapRef" in src}
     assert refs and refs <= set(configmaps), f"Job envFrom {refs}, ConfigMaps {set(configmaps)}"
+
+
+def test_k8s_api_authentication_from_configmap_and_secret():
+    docs = load_all(K8S / "api.yaml")
+    configmaps = {
+        d["metadata"]["name"]: d.get("data") or {}
+        for path in sorted(K8S.glob("*.yaml"))
+        for d in load_all(path)
+        if d.get("kind") == "ConfigMap"
+    }
+    for name, data in configmaps.items():
+        assert INSECURE_DEV_AUTH not in data, f"ConfigMap {name} sets {INSECURE_DEV_AUTH}"
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert INSECURE_DEV_AUTH not in env, f"techpotli-api Deployment sets {INSECURE_DEV_AUTH}"
+    for key in ("OIDC_ISSUER", "OIDC_AUDIENCE", "API_CART_SECRET"):
+        assert "value" not in env.get(key, {}), f"{key} is set inline: it comes from a ConfigMap/Secret"
+    cm_refs = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+    secret_refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+    assert "techpotli-api" in secret_refs, "API_CART_SECRET comes from Secret techpotli-api"
+    oidc = {}
+    for ref in cm_refs:
+        assert ref in configmaps, f"envFrom names unknown ConfigMap {ref}"
+        oidc.update(configmaps[ref])
+    assert re.fullmatch(r"https?://\S+", oidc.get("OIDC_ISSUER", "")), "no OIDC_ISSUER ConfigMap"
+    assert oidc.get("OIDC_AUDIENCE") == API_AUDIENCE
+    assert "API_CART_SECRET" not in oidc, "API_CART_SECRET belongs in a Secret"
 
 
 def test_k8s_keda_example():
