@@ -7,8 +7,10 @@
 //! - this file: [`Stack`] (start, processors, produce, read back) and [`wait_until`].
 //! - [`events`]: builders of the input events (stock, orders, payments).
 //! - [`sinks`]: the MySQL and Redis sinks on a database and key prefix of their own.
+//! - [`api`]: the ingress API over both, with a blocking client and signed webhooks.
 //! - `tests/`: one file per scenario family (order flow, contention and crashes).
 
+pub mod api;
 pub mod events;
 pub mod sinks;
 
