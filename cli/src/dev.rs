@@ -146,6 +146,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     let targets = crate::dev_processors::SinkTargets {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
+        redis_prefix: String::new(),
     };
     let processors = crate::dev_processors::start(
         &bootstrap,

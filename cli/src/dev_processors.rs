@@ -25,6 +25,8 @@ pub struct DevProcessors {
 pub struct SinkTargets {
     pub database_url: String,
     pub redis_url: String,
+    /// Prefix of the Redis sink's keys (empty in dev).
+    pub redis_prefix: String,
 }
 
 fn sink_config(app: &str, topics: &[&str], bootstrap: &str, registry: &str) -> SinkConfig {
@@ -47,9 +49,10 @@ fn start_sinks(
         async move { mysql::MySqlSink::connect(&db, mysql::APP, mt, codec).await },
     )?;
     let (url, codec) = (targets.redis_url.clone(), Codec::new(registry));
+    let prefix = targets.redis_prefix.clone();
     let redis_sink = SinkRunner::spawn(
         sink_config(redis::APP, &rt.all(), bootstrap, registry),
-        async move { redis::RedisSink::connect(&url, "", redis::APP, rt, codec).await },
+        async move { redis::RedisSink::connect(&url, &prefix, redis::APP, rt, codec).await },
     )?;
     Ok(vec![("sink-mysql", mysql_sink), ("sink-redis", redis_sink)])
 }

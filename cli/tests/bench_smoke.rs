@@ -64,3 +64,37 @@ fn bench_ingress_completes_with_every_request_accepted() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn bench_orders_confirms_every_order_placed_through_the_api() {
+    let out = Command::new(env!("CARGO_BIN_EXE_techpotli"))
+        .args([
+            "bench",
+            "orders",
+            "--rate",
+            "20",
+            "--seconds",
+            "2",
+            "--skus",
+            "5",
+        ])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run techpotli");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit 0 also means every order was accepted and confirmed.
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "running: inventory, order-saga, sink-mysql, sink-redis",
+        "placed 40 orders (+ payment webhook each)",
+        "confirmed 40 of 40",
+        "placed -> confirmed latency: p50",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod broker;
 mod ingress;
+mod load;
 mod orders;
 mod runtime;
 
@@ -26,6 +27,9 @@ pub enum BenchCommand {
     /// Orders at a fixed rate through the inventory and order-saga processors: throughput and
     /// placed → confirmed latency.
     Orders(orders::OrdersBench),
+    /// The HTTP load generator the ingress and orders benchmarks run as a second process.
+    #[command(hide = true)]
+    Load(load::LoadArgs),
 }
 
 pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
@@ -34,6 +38,7 @@ pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
         BenchCommand::Ingress(b) => ingress::run(&b),
         BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
         BenchCommand::Orders(b) => orders::run(&b),
+        BenchCommand::Load(a) => load::run(&a),
     }
 }
 

@@ -1,9 +1,11 @@
-//! `techpotli bench orders`: the order flow under a fixed arrival rate. Starts the stack like
-//! `techpotli dev` (embedded broker and registry, catalogue, schemas, inventory and order-saga
-//! processors in-process), stocks the SKUs, then places orders at `--rate` per second, each
-//! followed by its payment (auto-authorised), and reports throughput and the placed →
-//! confirmed latency (p50/p99): the Kafka timestamp of the CONFIRMED status minus the order's
-//! event time. Orders go straight to `orders.placed` (the API's own cost is `bench ingress`).
+//! `techpotli bench orders`: the order flow under a fixed arrival rate, through the API.
+//! Starts the stack like `techpotli dev` (embedded broker and registry, catalogue, schemas,
+//! inventory and order-saga processors and — unless `--no-sinks` — the MySQL and Redis sinks
+//! on a throwaway database and key prefix, and the API), stocks the SKUs, then a second process
+//! ([`super::load`]) places orders at `--rate` per second through `POST /v1/orders`, each
+//! followed by the payment provider's signed `payment.authorized` webhook. Reported:
+//! throughput, and placed → confirmed latency p50/p99 from the moment the order request was
+//! due to the Kafka timestamp of its CONFIRMED status.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,13 +18,16 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use techpotli_schemas::Codec;
 use techpotli_schemas::types::inventory::{StockAdjusted, StockAdjustmentReason};
-use techpotli_schemas::types::orders::{
-    OrderLine, OrderPlaced, OrderState, OrderStatusChanged, ShippingAddress,
-};
-use techpotli_schemas::types::payments::{PaymentAuthorized, PaymentEvent, PaymentEventPayload};
+use techpotli_schemas::types::orders::{OrderState, OrderStatusChanged};
 use techpotli_topics::names;
 
+use super::load::{Endpoint, LoadArgs};
 use super::records_bar;
+use crate::dev_processors::SinkTargets;
+
+/// The webhook provider and secret the bench's API and load generator share.
+const PROVIDER: &str = "bench";
+const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
 
 #[derive(Debug, Args)]
 pub struct OrdersBench {
@@ -35,66 +40,24 @@ pub struct OrdersBench {
     /// Distinct SKUs (each stocked so that no order is rejected).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     skus: u64,
+    /// Most order requests in flight.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_in_flight: u64,
+    /// Run without the MySQL and Redis sinks.
+    #[arg(long)]
+    no_sinks: bool,
+    /// MySQL server of the sinks (a database `techpotli_bench_<pid>` is created and dropped).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+    mysql: String,
+    /// Redis of the sinks and the API (keys under `bench:<pid>:`, deleted afterwards).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn order(id: &str, sku: &str) -> OrderPlaced {
-    OrderPlaced {
-        event_id: uuid::Uuid::now_v7(),
-        event_time: now_ms(),
-        order_id: id.to_owned(),
-        user_id: "bench".into(),
-        idempotency_key: id.to_owned(),
-        cart_id: None,
-        currency: "INR".into(),
-        lines: vec![OrderLine {
-            sku: sku.to_owned(),
-            quantity: 1,
-            unit_price_minor: 49_900,
-        }],
-        subtotal_minor: 49_900,
-        discount_minor: 0,
-        shipping_minor: 0,
-        tax_minor: 0,
-        total_minor: 49_900,
-        shipping_address: ShippingAddress {
-            recipient_name: "Bench".into(),
-            line1: "1 Load St".into(),
-            line2: None,
-            city: "Pune".into(),
-            region: None,
-            postal_code: "411001".into(),
-            country_code: "IN".into(),
-            phone: None,
-        },
-    }
-}
-
-fn payment(id: &str) -> PaymentEvent {
-    PaymentEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_time: now_ms(),
-        order_id: id.to_owned(),
-        provider: "fake".into(),
-        provider_reference: format!("pay-{id}"),
-        payload: PaymentEventPayload::PaymentAuthorized(PaymentAuthorized {
-            amount_minor: 49_900,
-            currency: "INR".into(),
-        }),
-    }
-}
-
-fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, v: &[u8]) {
-    let mut rec = BaseRecord::to(topic).key(key).payload(v);
-    while let Err((_, r)) = p.send(rec) {
-        rec = r;
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -105,31 +68,19 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i]
 }
 
-pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
-    let rt = super::services_runtime()?;
-    let broker = super::BenchBroker::start(&rt, None, techpotli_kafka::BrokerConfig::default())?;
-    let bootstrap = broker.bootstrap.clone();
-    let registry = rt.block_on(techpotli_registry::start(
-        techpotli_registry::RegistryConfig::new(bootstrap.clone()),
-    ))?;
-    let url = registry.url();
-    rt.block_on(crate::dev::prepare(&bootstrap, &url))?;
-    let processors = rt.block_on(crate::dev_processors::start(
-        &bootstrap,
-        &url,
-        "127.0.0.1:0".parse()?,
-        Duration::from_secs(900),
-        None,
-    ))?;
-    let codec = Codec::new(&url);
+/// Restocks every SKU with `per_sku` units straight onto `inventory.adjustments`.
+fn stock(
+    rt: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    codec: &Codec,
+    b: &OrdersBench,
+    per_sku: i32,
+) -> anyhow::Result<()> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
-        .set("linger.ms", "1")
         .create()?;
-    let total = b.rate * b.seconds;
-    let per_sku = i32::try_from(total / b.skus + 1).context("too many orders per SKU")?;
     for s in 0..b.skus {
         let sku = format!("SKU-{s}");
         let adj = StockAdjusted {
@@ -142,88 +93,134 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
             actor: "system:bench".into(),
         };
         let v = rt.block_on(codec.encode(names::INVENTORY_ADJUSTMENTS.0, &adj))?;
-        send(&producer, names::INVENTORY_ADJUSTMENTS.0, &sku, &v);
+        let mut rec = BaseRecord::to(names::INVENTORY_ADJUSTMENTS.0)
+            .key(&sku)
+            .payload(&v);
+        while let Err((_, r)) = producer.send(rec) {
+            rec = r;
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
     producer.flush(Duration::from_secs(30))?;
-    // Wait for the processors to have restored and joined.
-    std::thread::sleep(Duration::from_secs(3));
+    Ok(())
+}
 
+/// Placed → confirmed latencies of `orders` (id → due ms), read from `orders.status` until
+/// every one is confirmed or `patience` passes without progress.
+fn confirmations(
+    rt: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    codec: &Codec,
+    orders: &HashMap<String, i64>,
+) -> anyhow::Result<(Vec<i64>, Duration)> {
     let status: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", "bench-orders")
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-orders-{}", std::process::id()))
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .create()?;
     status.subscribe(&[names::ORDERS_STATUS.0])?;
+    let bar = records_bar("confirmed", orders.len() as u64);
+    let mut latencies = Vec::with_capacity(orders.len());
+    let (mut last_progress, mut last_confirm) = (Instant::now(), 0i64);
+    while latencies.len() < orders.len() && last_progress.elapsed() < Duration::from_secs(30) {
+        let Some(Ok(m)) = status.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let Some(v) = m.payload() else { continue };
+        let Ok(s) = rt.block_on(codec.decode::<OrderStatusChanged>(v)) else {
+            continue;
+        };
+        if s.state == OrderState::Confirmed
+            && let (Some(t0), Some(t1)) = (orders.get(&s.order_id), m.timestamp().to_millis())
+        {
+            latencies.push(t1 - t0);
+            last_confirm = last_confirm.max(t1);
+            last_progress = Instant::now();
+            bar.set_position(latencies.len() as u64);
+        }
+    }
+    bar.finish();
+    let first = orders.values().min().copied().unwrap_or_default();
+    let span = Duration::from_millis(u64::try_from(last_confirm - first).unwrap_or(0));
+    latencies.sort_unstable();
+    Ok((latencies, span))
+}
 
+pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
+    let rt = super::services_runtime()?;
+    let broker = super::BenchBroker::start(&rt, None, techpotli_kafka::BrokerConfig::default())?;
+    let bootstrap = broker.bootstrap.clone();
+    let registry = rt.block_on(techpotli_registry::start(
+        techpotli_registry::RegistryConfig::new(bootstrap.clone()),
+    ))?;
+    let url = registry.url();
+    rt.block_on(crate::dev::prepare(&bootstrap, &url))?;
+    let pid = std::process::id();
+    let targets = SinkTargets {
+        database_url: format!("{}/techpotli_bench_{pid}", b.mysql.trim_end_matches('/')),
+        redis_url: b.redis_url.clone(),
+        redis_prefix: format!("bench:{pid}:"),
+    };
+    let processors = rt.block_on(crate::dev_processors::start(
+        &bootstrap,
+        &url,
+        "127.0.0.1:0".parse()?,
+        Duration::from_secs(900),
+        (!b.no_sinks).then_some(&targets),
+    ))?;
+    let mut config = techpotli_api::Config::for_dev(&bootstrap, &url);
+    config.listen = "127.0.0.1:0".parse()?;
+    config.rate_limit_disabled = true;
+    config.redis_url.clone_from(&b.redis_url);
+    config.redis_prefix = format!("bench:{pid}:api:");
+    config.payment_webhook_secrets = format!("{PROVIDER}={SECRET}");
+    let api = rt.block_on(techpotli_api::start(config))?;
+    let codec = Codec::new(&url);
+    let total = b.rate * b.seconds;
+    let per_sku = i32::try_from(total / b.skus + 1).context("too many orders per SKU")?;
+    stock(&rt, &bootstrap, &codec, b, per_sku)?;
+    // Let the processors restore, join and apply the stock.
+    std::thread::sleep(Duration::from_secs(3));
     println!(
-        "orders bench: {} orders/s for {} s ({total} orders), {} SKUs; processors: {} (in-process, one instance each)",
+        "orders bench: {} orders/s for {} s ({total} orders) through the API at {}, {} SKUs; running: {} (in-process, one instance each) and the API; load from a second process",
         b.rate,
         b.seconds,
+        api.url(),
         b.skus,
         processors.names().join(", ")
     );
-    let bar = records_bar("confirmed", total);
-    let mut placed_at: HashMap<String, i64> = HashMap::new();
-    let mut latencies = Vec::with_capacity(total as usize);
-    let started = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / b.rate as f64);
-    let mut next = Instant::now();
-    let mut i = 0u64;
-    let drain = |latencies: &mut Vec<i64>, placed_at: &HashMap<String, i64>| {
-        while let Some(Ok(m)) = status.poll(Duration::ZERO) {
-            let Some(v) = m.payload() else { continue };
-            let Ok(s) = rt.block_on(codec.decode::<OrderStatusChanged>(v)) else {
-                continue;
-            };
-            if s.state == OrderState::Confirmed
-                && let (Some(t0), Some(t1)) =
-                    (placed_at.get(&s.order_id), m.timestamp().to_millis())
-            {
-                latencies.push(t1 - t0);
-            }
-        }
+    let load = LoadArgs {
+        url: api.url(),
+        endpoint: Endpoint::OrderPaid,
+        rate: b.rate,
+        connections: 1,
+        seconds: b.seconds,
+        batch: 1,
+        max_in_flight: b.max_in_flight,
+        skus: b.skus,
+        provider: PROVIDER.into(),
     };
-    while i < total {
-        if Instant::now() >= next {
-            let id = format!("bench-{i}");
-            let o = order(&id, &format!("SKU-{}", i % b.skus));
-            placed_at.insert(id.clone(), o.event_time);
-            let ov = rt.block_on(codec.encode(names::ORDERS_PLACED.0, &o))?;
-            send(&producer, names::ORDERS_PLACED.0, &id, &ov);
-            let pv = rt.block_on(codec.encode(names::PAYMENTS_EVENTS.0, &payment(&id)))?;
-            send(&producer, names::PAYMENTS_EVENTS.0, &id, &pv);
-            i += 1;
-            next += interval;
-        } else {
-            drain(&mut latencies, &placed_at);
-            bar.set_position(latencies.len() as u64);
-            std::thread::sleep(
-                next.saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(1)),
-            );
-        }
-    }
+    let started = Instant::now();
+    let report = load.spawn(SECRET)?;
     let placing = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (latencies.len() as u64) < total && Instant::now() < deadline {
-        drain(&mut latencies, &placed_at);
-        bar.set_position(latencies.len() as u64);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let elapsed = started.elapsed();
-    bar.finish();
-    latencies.sort_unstable();
+    let orders: HashMap<String, i64> = report.orders.iter().cloned().collect();
+    let (latencies, span) = confirmations(&rt, &bootstrap, &codec, &orders)?;
     println!(
-        "\nplaced {total} orders in {:.1} s ({:.0}/s offered)",
+        "\nplaced {} orders (+ payment webhook each) in {:.1} s: {:.0}/s accepted, {} failed; order + webhook round trip p50 {:.1} ms, p99 {:.1} ms",
+        report.ok,
         placing.as_secs_f64(),
-        total as f64 / placing.as_secs_f64()
+        report.req_per_sec(),
+        report.failed,
+        report.pct(0.5),
+        report.pct(0.99)
     );
     println!(
-        "confirmed {} in {:.1} s: {:.0} orders/s end to end",
+        "confirmed {} of {} in {:.1} s: {:.0} orders/s end to end",
         latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64()
+        orders.len(),
+        span.as_secs_f64(),
+        latencies.len() as f64 / span.as_secs_f64().max(0.001)
     );
     println!(
         "placed -> confirmed latency: p50 {} ms, p99 {} ms, max {} ms (target p99 < 100 ms at 1k orders/s)",
@@ -231,12 +228,44 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or_default()
     );
-    rt.block_on(processors.stop());
-    rt.block_on(registry.shutdown());
+    rt.block_on(async {
+        let _ = api.shutdown().await;
+        processors.stop().await;
+        registry.shutdown().await;
+    });
     broker.stop(&rt);
+    if !b.no_sinks {
+        rt.block_on(cleanup(&b.mysql, &targets));
+    }
     anyhow::ensure!(
-        latencies.len() as u64 == total,
+        report.failed == 0,
+        "{} order requests failed",
+        report.failed
+    );
+    anyhow::ensure!(
+        latencies.len() == orders.len(),
         "not every order was confirmed"
     );
     Ok(())
+}
+
+/// Drops the bench's database and Redis keys.
+async fn cleanup(mysql: &str, t: &SinkTargets) {
+    let name = t.database_url.rsplit('/').next().unwrap_or_default();
+    if let Ok(pool) = sqlx::MySqlPool::connect(mysql).await {
+        // The name is ours (`techpotli_bench_<pid>`), not input.
+        let drop = format!("DROP DATABASE IF EXISTS `{name}`");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+    }
+    if let Ok(client) = redis::Client::open(t.redis_url.as_str())
+        && let Ok(mut con) = client.get_multiplexed_async_connection().await
+    {
+        let keys: Vec<String> =
+            redis::AsyncCommands::keys(&mut con, format!("{}*", t.redis_prefix))
+                .await
+                .unwrap_or_default();
+        for chunk in keys.chunks(1000) {
+            let _: Result<(), _> = redis::AsyncCommands::del(&mut con, chunk).await;
+        }
+    }
 }
