@@ -55,6 +55,9 @@ impl<P: Processor> Engine<P> {
         match self.try_transaction(batch) {
             Ok(outcome) => {
                 for task in self.tasks.values_mut() {
+                    task.due
+                        .committing(&task.stores[TIMERS])
+                        .map_err(RuntimeError::Process)?;
                     task.stores
                         .values_mut()
                         .for_each(KeyValueStore::clear_journal);
@@ -175,7 +178,9 @@ impl<P: Processor> Engine<P> {
         };
         let dlq_source = self.cfg.input_topics[0].clone();
         for (p, task) in &mut self.tasks {
-            let due = timers::due(&task.stores[TIMERS], now)
+            let due = task
+                .due
+                .due(&task.stores[TIMERS], now)
                 .map_err(|e| Failure::Fatal(RuntimeError::Process(e)))?;
             for fired in due {
                 timers::cancel(

@@ -33,6 +33,8 @@ const IDLE_FLUSH: Duration = Duration::from_millis(2);
 /// processor's stores and the timer store.
 pub(crate) struct Task {
     pub(crate) stores: BTreeMap<String, KeyValueStore>,
+    /// Due-time order of the timer store's timers.
+    pub(crate) due: timers::DueIndex,
 }
 
 pub(crate) struct Engine<P: Processor> {
@@ -201,10 +203,13 @@ impl<P: Processor> Engine<P> {
     }
 
     /// Whether any owned task has a timer due now.
-    fn timers_due(&self) -> Result<bool, RuntimeError> {
+    fn timers_due(&mut self) -> Result<bool, RuntimeError> {
         let now = now_ms();
-        for task in self.tasks.values() {
-            let due = timers::due(&task.stores[TIMERS], now).map_err(RuntimeError::Process)?;
+        for task in self.tasks.values_mut() {
+            let due = task
+                .due
+                .due(&task.stores[TIMERS], now)
+                .map_err(RuntimeError::Process)?;
             if !due.is_empty() {
                 return Ok(true);
             }
@@ -303,6 +308,7 @@ impl<P: Processor> Engine<P> {
                     *p,
                     Task {
                         stores: BTreeMap::new(),
+                        due: timers::DueIndex::default(),
                     },
                 )
             })

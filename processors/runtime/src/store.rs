@@ -133,6 +133,9 @@ pub struct KeyValueStore {
     data: HashMap<Vec<u8>, Vec<u8>>,
     /// (key, value before the write) for every write since the last commit, in order.
     journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Bumped whenever journal entries disappear (commit or rollback), so an observer of the
+    /// journal (the timers' due index) knows to re-read it from the start.
+    generation: u64,
 }
 
 impl KeyValueStore {
@@ -141,6 +144,7 @@ impl KeyValueStore {
             name: name.to_owned(),
             data,
             journal: Vec::new(),
+            generation: 0,
         }
     }
 
@@ -205,8 +209,31 @@ impl KeyValueStore {
         self.journal.len()
     }
 
+    /// Keys written since journal position `from` (with [`Self::generation`] unchanged).
+    pub(crate) fn written_since(&self, from: usize) -> impl Iterator<Item = &[u8]> {
+        self.journal
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, _)| k.as_slice())
+    }
+
+    /// (key, value before the write) of every uncommitted write, oldest first.
+    pub(crate) fn overwritten(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.journal
+            .iter()
+            .map(|(k, old)| (k.as_slice(), old.as_deref()))
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Undoes every write after `mark`, newest first.
     pub(crate) fn rollback_to(&mut self, mark: usize) {
+        if self.journal.len() > mark {
+            self.generation += 1;
+        }
         while self.journal.len() > mark {
             let (key, old) = self.journal.pop().expect("len > mark");
             match old {
@@ -229,6 +256,7 @@ impl KeyValueStore {
 
     /// The transaction committed: the journal is no longer needed.
     pub(crate) fn clear_journal(&mut self) {
+        self.generation += 1;
         self.journal.clear();
     }
 }

@@ -5,6 +5,15 @@
 //!
 //! Store layout: `t<timer key>` → [`Timer`]; `s` → the task's stream time (largest record
 //! timestamp seen, big-endian `i64`).
+//!
+//! Finding due timers must not cost a scan of every timer on every poll (the saga keeps one
+//! retirement timer per order for days): a [`DueIndex`] per task orders hints `(at, key)` by
+//! due time. It learns new timers from the store's write journal, so nothing that writes the
+//! store needs to know about it, and it tolerates stale hints (cancelled or rescheduled
+//! timers), checking each against the store and pruning it only once the store holds no
+//! uncommitted writes — a rollback can then never resurrect a timer whose hint is gone.
+
+use std::collections::BTreeSet;
 
 use crate::processor::ProcessError;
 use crate::store::{KeyValueStore, StoreCodec};
@@ -111,8 +120,135 @@ pub(crate) fn advance_stream_time(store: &mut KeyValueStore, ts: i64) -> Result<
     Ok(())
 }
 
+/// Hints `(at, key)` of every scheduled timer, by clock, ordered by due time; a superset of
+/// the store's timers (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct DueIndex {
+    built: bool,
+    wall: BTreeSet<(i64, Vec<u8>)>,
+    stream: BTreeSet<(i64, Vec<u8>)>,
+    /// Journal position read so far, valid while the store's generation is `generation`.
+    absorbed: usize,
+    generation: u64,
+}
+
+fn corrupt(e: String) -> ProcessError {
+    ProcessError::State(format!("timer store: corrupt timer: {e}"))
+}
+
+impl DueIndex {
+    fn hint(&mut self, key: &[u8], timer: &Timer) {
+        let set = match timer.kind {
+            TimerKind::WallClock => &mut self.wall,
+            TimerKind::StreamTime => &mut self.stream,
+        };
+        set.insert((timer.at, key.to_vec()));
+    }
+
+    /// Adds hints for every timer written since the last call (all timers the first time).
+    fn absorb(&mut self, store: &KeyValueStore) -> Result<(), ProcessError> {
+        if self.built {
+            if self.generation != store.generation() {
+                self.absorbed = 0;
+            }
+            let written: Vec<Vec<u8>> = store
+                .written_since(self.absorbed)
+                .filter(|k| k.first() == Some(&TIMER_PREFIX))
+                .map(<[u8]>::to_vec)
+                .collect();
+            for k in written {
+                if let Some(v) = store.get_raw(&k) {
+                    let t: Timer = crate::store::decode_value(v).map_err(corrupt)?;
+                    self.hint(&k[1..], &t);
+                }
+            }
+        } else {
+            for (k, v) in store.iter() {
+                if let Some((&TIMER_PREFIX, key)) = k.split_first() {
+                    let t: Timer = crate::store::decode_value(v).map_err(corrupt)?;
+                    self.hint(key, &t);
+                }
+            }
+            self.built = true;
+        }
+        self.generation = store.generation();
+        self.absorbed = store.mark();
+        Ok(())
+    }
+
+    /// Timers due at wall time `now` and the store's stream time, earliest first (ties by
+    /// key), without removing them.
+    pub(crate) fn due(
+        &mut self,
+        store: &KeyValueStore,
+        now: i64,
+    ) -> Result<Vec<FiredTimer>, ProcessError> {
+        self.absorb(store)?;
+        let stream = stream_time(store)?;
+        let committed = store.mark() == 0;
+        let mut out = Vec::new();
+        for (kind, set, clock) in [
+            (TimerKind::WallClock, &mut self.wall, now),
+            (TimerKind::StreamTime, &mut self.stream, stream),
+        ] {
+            let mut stale = Vec::new();
+            for (at, key) in set.iter().take_while(|(at, _)| *at <= clock) {
+                match get(store, key)? {
+                    Some(timer) if timer.kind == kind && timer.at == *at => {
+                        out.push(FiredTimer {
+                            key: key.clone(),
+                            timer,
+                        });
+                    }
+                    _ => stale.push((*at, key.clone())),
+                }
+            }
+            if committed {
+                for s in &stale {
+                    set.remove(s);
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.timer.at, &a.key).cmp(&(b.timer.at, &b.key)));
+        Ok(out)
+    }
+
+    /// The store's writes are about to commit: hints of timers they replaced or deleted can
+    /// go (no rollback can bring those back any more). Call before the journal is cleared.
+    pub(crate) fn committing(&mut self, store: &KeyValueStore) -> Result<(), ProcessError> {
+        self.absorb(store)?;
+        let mut gone = Vec::new();
+        for (k, old) in store.overwritten() {
+            let (Some((&TIMER_PREFIX, key)), Some(old)) = (k.split_first(), old) else {
+                continue;
+            };
+            let Ok(old) = crate::store::decode_value::<Timer>(old) else {
+                continue;
+            };
+            let current = get(store, key)?;
+            if current.is_none_or(|t| (t.kind, t.at) != (old.kind, old.at)) {
+                gone.push((old.kind, old.at, key.to_vec()));
+            }
+        }
+        for (kind, at, key) in gone {
+            match kind {
+                TimerKind::WallClock => self.wall.remove(&(at, key)),
+                TimerKind::StreamTime => self.stream.remove(&(at, key)),
+            };
+        }
+        Ok(())
+    }
+
+    /// Hints held (for tests and the metric of timer count).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.wall.len() + self.stream.len()
+    }
+}
+
 /// Timers due at wall time `now` and the store's stream time, earliest first (ties by key),
-/// without removing them.
+/// by a full scan: the reference the index is tested against.
+#[cfg(test)]
 pub(crate) fn due(store: &KeyValueStore, now: i64) -> Result<Vec<FiredTimer>, ProcessError> {
     let stream = stream_time(store)?;
     let mut out = Vec::new();
@@ -168,6 +304,82 @@ mod tests {
         assert!(cancel(&mut s, b"w1"));
         assert!(!cancel(&mut s, b"w1"));
         assert_eq!(get(&s, b"w1").unwrap(), None);
+    }
+
+    /// The index answers exactly what a full scan answers, through random schedules,
+    /// reschedules, cancels, stream-time advances, per-record rollbacks, aborts and commits.
+    #[test]
+    fn due_index_agrees_with_a_full_scan() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut s = KeyValueStore::new(TIMERS, HashMap::new());
+        let mut idx = DueIndex::default();
+        let mut now = 0i64;
+        let mut record_mark = None;
+        for step in 0..20_000 {
+            let key = format!("k{}", next(40)).into_bytes();
+            match next(12) {
+                0..=3 => {
+                    let kind = if next(3) == 0 {
+                        TimerKind::StreamTime
+                    } else {
+                        TimerKind::WallClock
+                    };
+                    let at = now + next(200) as i64 - 20;
+                    schedule(&mut s, &key, &timer(kind, at));
+                }
+                4 | 5 => {
+                    cancel(&mut s, &key);
+                }
+                6 => advance_stream_time(&mut s, now + next(100) as i64 - 50).unwrap(),
+                7 => now += next(30) as i64,
+                8 => record_mark = Some(s.mark()),
+                9 => {
+                    if let Some(m) = record_mark.take() {
+                        s.rollback_to(m.min(s.mark()));
+                    }
+                }
+                10 => {
+                    if next(4) == 0 {
+                        s.rollback_to(0);
+                    } else {
+                        idx.committing(&s).unwrap();
+                        s.clear_journal();
+                    }
+                    record_mark = None;
+                }
+                _ => {
+                    for f in due(&s, now).unwrap() {
+                        cancel(&mut s, &f.key);
+                    }
+                }
+            }
+            // Not every step: writes and rollbacks pile up between two looks.
+            if next(4) == 0 {
+                assert_eq!(
+                    idx.due(&s, now).unwrap(),
+                    due(&s, now).unwrap(),
+                    "step {step}"
+                );
+            }
+        }
+        // Committed writes drop the hints they replaced; what a rollback left behind goes
+        // when its time comes, so at the end of time the index holds the live timers only.
+        idx.committing(&s).unwrap();
+        s.clear_journal();
+        let live = s.iter().filter(|(k, _)| k[0] == TIMER_PREFIX).count();
+        assert!(live > 5, "the sequence leaves timers: {live}");
+        assert!(idx.len() >= live);
+        advance_stream_time(&mut s, i64::MAX).unwrap();
+        idx.committing(&s).unwrap();
+        s.clear_journal();
+        assert_eq!(idx.due(&s, i64::MAX).unwrap().len(), live);
+        assert_eq!(idx.len(), live);
     }
 
     #[test]
