@@ -49,6 +49,11 @@ pub struct DevArgs {
     #[arg(long, env = "TECHPOTLI_PAYMENT_TIMEOUT_MS", default_value_t = 900_000,
           value_parser = clap::value_parser!(u64).range(1_000..=604_800_000))]
     payment_timeout_ms: u64,
+    /// The processors' commit interval (longest a batch collects before its transaction
+    /// commits), in milliseconds: each exactly-once hop adds up to this much latency.
+    #[arg(long, env = "TECHPOTLI_COMMIT_INTERVAL_MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    commit_interval_ms: u64,
 }
 
 /// `host:port` of a `scheme://[user@]host:port[/...]` URL.
@@ -153,6 +158,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
         &registry.url(),
         args.admin_listen,
         Duration::from_millis(args.payment_timeout_ms),
+        Duration::from_millis(args.commit_interval_ms),
         Some(&targets),
     )
     .await?;

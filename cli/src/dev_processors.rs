@@ -57,9 +57,15 @@ fn start_sinks(
     Ok(vec![("sink-mysql", mysql_sink), ("sink-redis", redis_sink)])
 }
 
-fn config(app: &str, inputs: &[&str], bootstrap: &str, registry: &str) -> RuntimeConfig {
+fn config(
+    app: &str,
+    inputs: &[&str],
+    (bootstrap, registry): (&str, &str),
+    commit_interval: Duration,
+) -> RuntimeConfig {
     let mut cfg = RuntimeConfig::new(bootstrap, app, "dev", inputs);
     cfg.schema_registry_url = Some(registry.to_owned());
+    cfg.commit_interval = commit_interval;
     cfg
 }
 
@@ -70,14 +76,16 @@ pub async fn start(
     registry: &str,
     admin_listen: SocketAddr,
     payment_timeout: Duration,
+    commit_interval: Duration,
     sinks: Option<&SinkTargets>,
 ) -> anyhow::Result<DevProcessors> {
+    let at = (bootstrap, registry);
     let inventory = Runtime::spawn(
-        config("inventory", &Inventory::INPUTS, bootstrap, registry),
+        config("inventory", &Inventory::INPUTS, at, commit_interval),
         Inventory,
     )?;
     let saga = Runtime::spawn(
-        config("order-saga", &OrderSaga::INPUTS, bootstrap, registry),
+        config("order-saga", &OrderSaga::INPUTS, at, commit_interval),
         OrderSaga {
             payment_timeout,
             ..OrderSaga::default()

@@ -43,6 +43,9 @@ pub struct OrdersBench {
     /// Most order requests in flight.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_in_flight: u64,
+    /// The processors' commit interval in ms (each exactly-once hop waits up to this long).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    commit_interval_ms: u64,
     /// Run without the MySQL and Redis sinks.
     #[arg(long)]
     no_sinks: bool,
@@ -105,14 +108,25 @@ fn stock(
     Ok(())
 }
 
-/// Placed → confirmed latencies of `orders` (id → due ms), read from `orders.status` until
-/// every one is confirmed or `patience` passes without progress.
+/// What `orders.status` showed: placed → confirmed latencies, and where the time went.
+struct Confirmations {
+    /// Sorted, ms.
+    latencies: Vec<i64>,
+    /// Sorted ms per leg: request due → PLACED (API, produce, the saga's first hop), PLACED →
+    /// RESERVED (saga commit, inventory hop, saga again), RESERVED → CONFIRMED.
+    legs: [Vec<i64>; 3],
+    /// First order due → last confirmation.
+    span: Duration,
+}
+
+/// Reads `orders.status` until every order of `orders` (id → due ms) is confirmed or 30 s
+/// pass without progress. Times are the status records' Kafka timestamps.
 fn confirmations(
     rt: &tokio::runtime::Runtime,
     bootstrap: &str,
     codec: &Codec,
     orders: &HashMap<String, i64>,
-) -> anyhow::Result<(Vec<i64>, Duration)> {
+) -> anyhow::Result<Confirmations> {
     let status: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-orders-{}", std::process::id()))
@@ -121,9 +135,14 @@ fn confirmations(
         .create()?;
     status.subscribe(&[names::ORDERS_STATUS.0])?;
     let bar = records_bar("confirmed", orders.len() as u64);
-    let mut latencies = Vec::with_capacity(orders.len());
+    let mut seen: HashMap<&str, [i64; 2]> = HashMap::new();
+    let mut out = Confirmations {
+        latencies: Vec::with_capacity(orders.len()),
+        legs: Default::default(),
+        span: Duration::ZERO,
+    };
     let (mut last_progress, mut last_confirm) = (Instant::now(), 0i64);
-    while latencies.len() < orders.len() && last_progress.elapsed() < Duration::from_secs(30) {
+    while out.latencies.len() < orders.len() && last_progress.elapsed() < Duration::from_secs(30) {
         let Some(Ok(m)) = status.poll(Duration::from_millis(100)) else {
             continue;
         };
@@ -131,20 +150,35 @@ fn confirmations(
         let Ok(s) = rt.block_on(codec.decode::<OrderStatusChanged>(v)) else {
             continue;
         };
-        if s.state == OrderState::Confirmed
-            && let (Some(t0), Some(t1)) = (orders.get(&s.order_id), m.timestamp().to_millis())
-        {
-            latencies.push(t1 - t0);
-            last_confirm = last_confirm.max(t1);
-            last_progress = Instant::now();
-            bar.set_position(latencies.len() as u64);
+        let (Some((id, t0)), Some(t)) =
+            (orders.get_key_value(&s.order_id), m.timestamp().to_millis())
+        else {
+            continue;
+        };
+        let at = seen.entry(id.as_str()).or_default();
+        match s.state {
+            OrderState::Placed => at[0] = t,
+            OrderState::Reserved => at[1] = t,
+            OrderState::Confirmed => {
+                out.latencies.push(t - t0);
+                out.legs[0].push(at[0] - t0);
+                out.legs[1].push(at[1] - at[0]);
+                out.legs[2].push(t - at[1]);
+                last_confirm = last_confirm.max(t);
+                last_progress = Instant::now();
+                bar.set_position(out.latencies.len() as u64);
+            }
+            _ => {}
         }
     }
     bar.finish();
     let first = orders.values().min().copied().unwrap_or_default();
-    let span = Duration::from_millis(u64::try_from(last_confirm - first).unwrap_or(0));
-    latencies.sort_unstable();
-    Ok((latencies, span))
+    out.span = Duration::from_millis(u64::try_from(last_confirm - first).unwrap_or(0));
+    out.latencies.sort_unstable();
+    for l in &mut out.legs {
+        l.sort_unstable();
+    }
+    Ok(out)
 }
 
 pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
@@ -167,6 +201,7 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
         &url,
         "127.0.0.1:0".parse()?,
         Duration::from_secs(900),
+        Duration::from_millis(b.commit_interval_ms),
         (!b.no_sinks).then_some(&targets),
     ))?;
     let mut config = techpotli_api::Config::for_dev(&bootstrap, &url);
@@ -183,12 +218,13 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     // Let the processors restore, join and apply the stock.
     std::thread::sleep(Duration::from_secs(3));
     println!(
-        "orders bench: {} orders/s for {} s ({total} orders) through the API at {}, {} SKUs; running: {} (in-process, one instance each) and the API; load from a second process",
+        "orders bench: {} orders/s for {} s ({total} orders) through the API at {}, {} SKUs; running: {} (in-process, one instance each, commit interval {} ms) and the API; load from a second process",
         b.rate,
         b.seconds,
         api.url(),
         b.skus,
-        processors.names().join(", ")
+        processors.names().join(", "),
+        b.commit_interval_ms
     );
     let load = LoadArgs {
         url: api.url(),
@@ -205,7 +241,11 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     let report = load.spawn(SECRET)?;
     let placing = started.elapsed();
     let orders: HashMap<String, i64> = report.orders.iter().cloned().collect();
-    let (latencies, span) = confirmations(&rt, &bootstrap, &codec, &orders)?;
+    let Confirmations {
+        latencies,
+        legs,
+        span,
+    } = confirmations(&rt, &bootstrap, &codec, &orders)?;
     println!(
         "\nplaced {} orders (+ payment webhook each) in {:.1} s: {:.0}/s accepted, {} failed; order + webhook round trip p50 {:.1} ms, p99 {:.1} ms",
         report.ok,
@@ -228,6 +268,17 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or_default()
     );
+    for (leg, name) in legs.iter().zip([
+        "request due -> PLACED (API, produce, saga hop)",
+        "PLACED -> RESERVED (saga commit, inventory hop, saga hop)",
+        "RESERVED -> CONFIRMED",
+    ]) {
+        println!(
+            "  {name:<58} p50 {:>4} ms, p99 {:>4} ms",
+            percentile(leg, 0.50),
+            percentile(leg, 0.99)
+        );
+    }
     rt.block_on(async {
         let _ = api.shutdown().await;
         processors.stop().await;

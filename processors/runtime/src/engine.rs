@@ -144,7 +144,10 @@ impl<P: Processor> Engine<P> {
             .set("transactional.id", cfg.transactional_id())
             .set("transaction.timeout.ms", &txn_ms)
             .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
+            // Send at once: a transaction's records are invisible until it commits anyway, and
+            // under load batches form while requests are in flight. 5 ms cost each hop of
+            // `bench orders` ~5 ms at p50 for no measurable gain in `bench runtime`.
+            .set("linger.ms", "0")
             .create()?;
         producer
             .init_transactions(cfg.transaction_timeout)
