@@ -52,6 +52,10 @@ fn init_logging() {
         .init();
 }
 
+/// mimalloc: glibc malloc cost the services a fifth of their CPU under load (README "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

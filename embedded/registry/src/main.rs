@@ -24,6 +24,10 @@ struct Args {
     topic: String,
 }
 
+/// mimalloc: glibc malloc cost the services a fifth of their CPU under load (README "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

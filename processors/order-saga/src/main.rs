@@ -47,6 +47,10 @@ fn settings() -> Result<OrderSaga, String> {
     })
 }
 
+/// mimalloc: glibc malloc cost the services a fifth of their CPU under load (README "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     techpotli_runtime::service::run("order-saga", &OrderSaga::INPUTS, |_| settings())
 }
