@@ -1,7 +1,8 @@
 """Property-based fuzzing of techpotli-api against its own OpenAPI document (schemathesis).
 
 Starts techpotli-broker, techpotli-registry and techpotli-api (dev auth, rate limiting off,
-real Redis under a unique key prefix) as child processes and runs `schemathesis run` on
+real Redis under a unique key prefix, a throwaway MariaDB database with the MySQL sink's
+migrations applied for the read endpoints) as child processes and runs `schemathesis run` on
 /openapi.json with a bounded number of examples per operation. The run fails on any 5xx and
 on any response that contradicts the document (status code, content type, body schema).
 
@@ -31,7 +32,8 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/techpotli/target"))
 REGISTRY_BIN = Path(os.environ.get("TECHPOTLI_REGISTRY_BIN", TARGET / "debug" / "techpotli-registry"))
 API_BIN = Path(os.environ.get("TECHPOTLI_API_BIN", TARGET / "debug" / "techpotli-api"))
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
-# Examples per operation: 13 operations x 3 phases stays well under two minutes.
+MIGRATIONS = Path(__file__).resolve().parents[2] / "connectors" / "mysql" / "migrations"
+# Examples per operation: 15 operations x 3 phases stays well under two minutes.
 MAX_EXAMPLES = 15
 
 
@@ -75,8 +77,29 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
         return proc.wait()
 
 
+def mariadb(sql: str, database: str | None = None) -> None:
+    """Runs `sql` with the MariaDB client as root on 127.0.0.1 (scripts/ensure-services.sh)."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    assert client, "the MariaDB client is not installed (scripts/ensure-services.sh installs it)"
+    args = [client, "-h", "127.0.0.1", "-P", "3306", "-u", "root"]
+    subprocess.run([*args, *([database] if database else [])], input=sql.encode(), check=True)
+
+
 @pytest.fixture
-def api_url(tmp_path: Path):
+def read_model():
+    """A database holding the MySQL sink's tables (its migrations, in order), dropped after."""
+    name = f"pytest_{uuid.uuid4().hex}"
+    mariadb(f"CREATE DATABASE {name}")
+    try:
+        for migration in sorted(MIGRATIONS.glob("*.sql")):
+            mariadb(migration.read_text(), name)
+        yield f"mysql://root@127.0.0.1:3306/{name}"
+    finally:
+        mariadb(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def api_url(tmp_path: Path, read_model: str):
     for binary in (REGISTRY_BIN, API_BIN):
         if not binary.is_file():
             pytest.fail(f"{binary} not built: build the workspace first (scripts/test.sh does)")
@@ -98,6 +121,8 @@ def api_url(tmp_path: Path):
             "SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
             "REDIS_URL": REDIS_URL,
             "API_REDIS_PREFIX": f"pytest:{uuid.uuid4().hex}:",
+            "API_READ_REDIS_PREFIX": f"pytest-read:{uuid.uuid4().hex}:",
+            "DATABASE_URL": read_model,
             "API_LISTEN": f"127.0.0.1:{port}",
             "API_INSECURE_DEV_AUTH": "true",
             "API_SCHEMA_AUTO_REGISTER": "true",

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, level, order, status};
+use common::Env;
 use techpotli_connector_mysql::MySqlSink;
 use techpotli_runtime::sink::{SinkConfig, SinkRunner};
 use techpotli_schemas::Codec;
@@ -17,35 +17,7 @@ const ORDERS: usize = 4_000;
 fn throughput() {
     let env = Env::start();
     let t = env.topics.clone();
-    let placed: Vec<_> = (0..ORDERS)
-        .map(|i| {
-            (
-                format!("o{i}"),
-                env.encode(&t.placed, &order(&format!("o{i}"), &["A", "B"])),
-            )
-        })
-        .collect();
-    let statuses: Vec<_> = (0..ORDERS * 3)
-        .map(|i| {
-            let id = format!("o{}", i / 3);
-            (
-                id.clone(),
-                env.encode(&t.status, &status(&id, (i % 3) as i32 + 1)),
-            )
-        })
-        .collect();
-    let levels: Vec<_> = (0..ORDERS)
-        .map(|i| {
-            (
-                format!("S{}", i % 200),
-                env.encode(&t.levels, &level(&format!("S{}", i % 200), 1000, 1)),
-            )
-        })
-        .collect();
-    env.produce(&t.placed, &placed);
-    env.produce(&t.status, &statuses);
-    env.produce(&t.levels, &levels);
-    let total = placed.len() + statuses.len() + levels.len();
+    let total = env.order_flow_backlog((&t.placed, &t.status, &t.levels), ORDERS);
 
     let cfg = SinkConfig::new(&env.broker.bootstrap, "bench", "i0", &t.all());
     let (url, topics, codec) = (

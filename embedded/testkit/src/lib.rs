@@ -5,7 +5,10 @@
 //!   rdkafka calls freely.
 //! - [`create_topic`], [`unique`]: topic setup with unique names per test.
 //! - [`example`], [`ChildProc`]: example binaries run as child processes that tests SIGKILL.
+//! - [`sink`]: the Kafka side of a sink connector's tests; [`fixtures`]: order-flow records.
 
+pub mod fixtures;
+pub mod sink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -1,0 +1,81 @@
+//! Records of the order-flow topics with fixed, valid contents, for tests that need many of
+//! them and care only about ids and counts.
+
+use techpotli_schemas::types::inventory::{StockChangeReason, StockLevel};
+use techpotli_schemas::types::orders::{
+    OrderLine, OrderPlaced, OrderState, OrderStatusChanged, ShippingAddress,
+};
+
+/// Order `id` of user `user-{id}`: one line of 2 × 12.50 INR per SKU.
+pub fn order(id: &str, skus: &[&str]) -> OrderPlaced {
+    let lines: Vec<OrderLine> = skus
+        .iter()
+        .map(|s| OrderLine {
+            sku: (*s).into(),
+            quantity: 2,
+            unit_price_minor: 1250,
+        })
+        .collect();
+    let subtotal = 2500 * lines.len() as i64;
+    OrderPlaced {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: 1_700_000_000_000,
+        order_id: id.into(),
+        user_id: format!("user-{id}"),
+        idempotency_key: format!("idem-{id}"),
+        cart_id: None,
+        currency: "INR".into(),
+        lines,
+        subtotal_minor: subtotal,
+        discount_minor: 0,
+        shipping_minor: 0,
+        tax_minor: 0,
+        total_minor: subtotal,
+        shipping_address: ShippingAddress {
+            recipient_name: "Asha".into(),
+            line1: "12 MG Road".into(),
+            line2: None,
+            city: "Bengaluru".into(),
+            region: Some("KA".into()),
+            postal_code: "560001".into(),
+            country_code: "IN".into(),
+            phone: None,
+        },
+    }
+}
+
+/// The `seq`-th transition of order `id` (1: PLACED, 2: RESERVING, 3: CONFIRMED, cycling).
+pub fn status(id: &str, seq: i32) -> OrderStatusChanged {
+    let states = [
+        OrderState::Placed,
+        OrderState::Reserving,
+        OrderState::Confirmed,
+    ];
+    let at = |s: i32| states[(s as usize - 1) % 3];
+    OrderStatusChanged {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: 1_700_000_000_000 + i64::from(seq),
+        order_id: id.into(),
+        user_id: format!("user-{id}"),
+        sequence: seq,
+        state: at(seq),
+        previous_state: (seq > 1).then(|| at(seq - 1)),
+        reason: None,
+        total_minor: 2500,
+        currency: "INR".into(),
+    }
+}
+
+/// A level of `sku` after a reservation.
+pub fn level(sku: &str, on_hand: i32, reserved: i32) -> StockLevel {
+    StockLevel {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: 1_700_000_000_000,
+        sku: sku.into(),
+        on_hand,
+        reserved,
+        available: (on_hand - reserved).max(0),
+        flagged: on_hand < reserved,
+        last_change_reason: StockChangeReason::Reservation,
+    }
+}
