@@ -128,6 +128,29 @@ pub async fn create_cart(
     ))
 }
 
+/// Produces `payload` as an event of the caller's existing cart `cart_id` (ownership already
+/// checked) and answers `202 {"event_id"}`.
+async fn change(
+    state: &Shared,
+    caller: &Principal,
+    trace: techpotli_telemetry::TraceParent,
+    cart_id: &str,
+    headers: &HeaderMap,
+    payload: CartEventPayload,
+) -> Result<Response, Problem> {
+    let session_id = session(headers)?;
+    let meta = Meta::new(trace);
+    let record = event(
+        cart_id,
+        &caller.user_id,
+        session_id,
+        payload,
+        &meta,
+        super::now_ms(),
+    );
+    produce_one(state, CARTS_EVENTS, cart_id, Some(&record), meta).await
+}
+
 /// Add units of a SKU to an own cart.
 #[utoipa::path(post, path = "/v1/carts/{cart_id}/items", tag = "customer",
     params(("cart_id" = String, Path, description = "Cart id from POST /v1/carts"),
@@ -146,18 +169,8 @@ pub async fn add_item(
     state
         .carts
         .check("path.cart_id", &cart_id, &caller.user_id)?;
-    let session_id = session(&headers)?;
     let payload = req.to_payload()?;
-    let meta = Meta::new(trace);
-    let record = event(
-        &cart_id,
-        &caller.user_id,
-        session_id,
-        payload,
-        &meta,
-        super::now_ms(),
-    );
-    produce_one(&state, CARTS_EVENTS, &cart_id, Some(&record), meta).await
+    change(&state, &caller, trace, &cart_id, &headers, payload).await
 }
 
 /// Remove units (or the whole line) of a SKU from an own cart.
@@ -182,21 +195,11 @@ pub async fn remove_item(
     if let Some(n) = q.quantity {
         v::quantity("query.quantity", n)?;
     }
-    let session_id = session(&headers)?;
-    let meta = Meta::new(trace);
     let payload = CartEventPayload::CartItemRemoved(CartItemRemoved {
         sku,
         quantity: q.quantity,
     });
-    let record = event(
-        &cart_id,
-        &caller.user_id,
-        session_id,
-        payload,
-        &meta,
-        super::now_ms(),
-    );
-    produce_one(&state, CARTS_EVENTS, &cart_id, Some(&record), meta).await
+    change(&state, &caller, trace, &cart_id, &headers, payload).await
 }
 
 /// Empty an own cart.
@@ -215,18 +218,8 @@ pub async fn clear_cart(
     state
         .carts
         .check("path.cart_id", &cart_id, &caller.user_id)?;
-    let session_id = session(&headers)?;
-    let meta = Meta::new(trace);
     let payload = CartEventPayload::CartCleared(CartCleared {
         reason: CartClearedReason::UserCleared,
     });
-    let record = event(
-        &cart_id,
-        &caller.user_id,
-        session_id,
-        payload,
-        &meta,
-        super::now_ms(),
-    );
-    produce_one(&state, CARTS_EVENTS, &cart_id, Some(&record), meta).await
+    change(&state, &caller, trace, &cart_id, &headers, payload).await
 }
