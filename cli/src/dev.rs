@@ -42,6 +42,9 @@ pub struct DevArgs {
     /// Redis the sinks and the API will use.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Prefix of the Redis sink's keys (and where the API reads them).
+    #[arg(long, env = "TECHPOTLI_REDIS_KEY_PREFIX", default_value = "")]
+    redis_prefix: String,
     /// `/healthz`, `/readyz`, `/metrics` of the processors (port 0 picks a free one).
     #[arg(long, env = "TECHPOTLI_ADMIN_LISTEN", default_value = "127.0.0.1:9100")]
     admin_listen: SocketAddr,
@@ -122,6 +125,9 @@ async fn start_api(
     let mut config = techpotli_api::Config::for_dev(bootstrap, registry);
     config.listen = args.api_listen;
     config.redis_url.clone_from(&args.redis_url);
+    // The read endpoints read what this run's sinks write (no Redis key prefix in dev).
+    config.database_url.clone_from(&args.database_url);
+    config.read_redis_prefix.clone_from(&args.redis_prefix);
     "fake=whsec_techpotli_dev_only".clone_into(&mut config.payment_webhook_secrets);
     config.shutdown_grace_secs = 5;
     techpotli_api::start(config).await
@@ -151,7 +157,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     let targets = crate::dev_processors::SinkTargets {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
-        redis_prefix: String::new(),
+        redis_prefix: args.redis_prefix.clone(),
     };
     let processors = crate::dev_processors::start(
         &bootstrap,

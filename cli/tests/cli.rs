@@ -59,10 +59,41 @@ fn techpotli(args: &[&str], bootstrap: &str, registry: &str) -> std::process::Ou
         .expect("run techpotli")
 }
 
+const MYSQL: &str = "mysql://root@127.0.0.1:3306";
+
+/// Drops the dev run's database and Redis keys.
+struct Cleanup {
+    db: String,
+    prefix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (db, prefix) = (self.db.clone(), self.prefix.clone());
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .status();
+        let keys = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "--scan", "--pattern"])
+            .arg(format!("{prefix}*"))
+            .output();
+        if let Ok(out) = keys {
+            for k in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("redis-cli")
+                    .args(["-h", "127.0.0.1", "DEL", k])
+                    .output();
+            }
+        }
+    }
+}
+
 #[test]
 fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (db, prefix) = (format!("techpotli_cli_{id}"), format!("cli-{id}:"));
     // Killed (SIGKILL) on drop, so a failing assertion never leaves `dev` running.
     let mut guard = ChildProc::spawn_piped(
         std::path::Path::new(BIN),
@@ -78,11 +109,17 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
-            // The sinks migrate this database; the test writes no orders into it.
+            // The sinks' own database and keys: a fresh log needs a fresh store.
             "--database-url",
-            "mysql://root@127.0.0.1:3306/techpotli_cli_test",
+            &format!("{MYSQL}/{db}"),
+            "--redis-prefix",
+            &prefix,
         ],
     );
+    let _cleanup = Cleanup {
+        db: db.clone(),
+        prefix: prefix.clone(),
+    };
     let child = &mut guard.0;
     let rx = lines(child);
     let mut seen = Vec::new();
@@ -128,6 +165,53 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
             .map(|r| r.status().as_u16())
     });
     assert_eq!(status.ok(), Some(202), "POST {api}/v1/activity");
+    // Stock adjusted through the API comes back through the processors, the sinks and the
+    // API's read endpoint.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let adjusted = rt.block_on(async {
+        http.post(format!("{api}/v1/admin/inventory/CLI-1/adjustments"))
+            .json(&serde_json::json!({"delta": 4, "reason": "RESTOCK"}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(adjusted.ok(), Some(202), "POST adjustment");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stock = loop {
+        let got: Option<serde_json::Value> = rt.block_on(async {
+            let r = http
+                .get(format!("{api}/v1/stock/CLI-1"))
+                .send()
+                .await
+                .ok()?;
+            if r.status().as_u16() != 200 {
+                return None;
+            }
+            // Redis is where stock is read first; MySQL only stands in.
+            r.json::<serde_json::Value>()
+                .await
+                .ok()
+                .filter(|v| v["source"] == "redis")
+        });
+        if let Some(v) = got {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET /v1/stock/CLI-1 never answered 200"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        (&stock["on_hand"], &stock["available"], &stock["source"]),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(4),
+            &serde_json::json!("redis")
+        ),
+        "{stock}"
+    );
 
     // Applying again finds nothing to do; every topic exists with its declared partitions.
     let again = techpotli(&["topics", "apply"], &bootstrap, &registry);

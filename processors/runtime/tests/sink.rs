@@ -205,3 +205,34 @@ fn the_loop_starts_at_the_sinks_offsets_retries_and_dead_letters() {
         );
     }
 }
+
+#[test]
+fn a_stored_offset_beyond_the_log_end_stops_the_sink_with_the_reason() {
+    let b = TestBroker::start();
+    let topic = unique("sink-gone");
+    create_topic(&b.bootstrap, &topic, 1);
+    let records: Vec<(String, Vec<u8>)> = (0..5)
+        .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
+        .collect();
+    produce(&producer(&b.bootstrap), &topic, &records);
+    // The store says 1,000 records were applied from a log that now holds 5 (recreated).
+    let store = Arc::new(Mutex::new(Store {
+        offsets: HashMap::from([((topic.clone(), 0), 1_000)]),
+        ..Store::default()
+    }));
+    let cfg = SinkConfig::new(&b.bootstrap, &unique("sink-app"), "i0", &[topic.as_str()]);
+    let s = store.clone();
+    let runner = SinkRunner::spawn(cfg, async move {
+        Ok(MemorySink {
+            store: s,
+            staged: None,
+        })
+    })
+    .expect("spawn");
+    wait_for("the sink gives up", Duration::from_secs(60), || {
+        runner.is_finished()
+    });
+    let err = runner.join().expect_err("the sink fails").to_string();
+    assert!(err.contains("beyond the log end 5"), "{err}");
+    assert!(store.lock().unwrap().applied.is_empty(), "nothing applied");
+}

@@ -65,6 +65,30 @@ impl<S: Sink> SinkContext<S> {
     }
 }
 
+/// A stored offset past the partition's end means the sink's store was written from another
+/// log (the topic was recreated, or the store belongs to another cluster). Starting there would
+/// skip everything up to it, and resetting would replay under stale guards; the sink stops and
+/// says so instead.
+fn beyond_end<C: ConsumerContext>(consumer: &BaseConsumer<C>, tp: &Tp, at: i64) -> Option<String> {
+    if at <= 0 {
+        return None;
+    }
+    match consumer.fetch_watermarks(&tp.0, tp.1, std::time::Duration::from_secs(10)) {
+        Ok((_, end)) if at > end => Some(format!(
+            "the sink's stored offset {at} of {}/{} is beyond the log end {end}: the topic was \
+             recreated or the store belongs to another cluster; clear the sink's offsets (and \
+             what it wrote) before running it against this log",
+            tp.0, tp.1
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            // Not provable now; the fetch itself will fail loudly if it is out of range.
+            tracing::warn!(error = %e, topic = %tp.0, partition = tp.1, "log end unknown");
+            None
+        }
+    }
+}
+
 fn tps(tpl: &TopicPartitionList) -> Vec<Tp> {
     tpl.elements()
         .iter()
@@ -108,6 +132,9 @@ impl<S: Sink> ConsumerContext for SinkContext<S> {
                         let mut starts = HashMap::new();
                         for tp in parts {
                             let at = stored.get(&tp).copied().unwrap_or(0);
+                            if let Some(e) = beyond_end(consumer, &tp, at) {
+                                self.push(Event::Failed(e));
+                            }
                             let offset = if at > 0 {
                                 Offset::Offset(at)
                             } else {
