@@ -6,10 +6,12 @@
 //! - [`catalogue`]: parsing and validation of `topics.toml` (co-partition groups, names).
 //! - [`names`]: one constant per topic; [`typed`]: each bound to its value type.
 //! - [`apply`]: make a cluster match the catalogue (create, fix configs, report drift).
+//! - [`order_flow`]: the output topics the read-model sinks materialise.
 
 pub mod apply;
 pub mod catalogue;
 pub mod names;
+pub mod order_flow;
 pub mod typed;
 
 use std::sync::LazyLock;

@@ -21,8 +21,10 @@ pub mod settings;
 pub mod sink;
 pub mod store;
 
-pub use settings::{Settings, Topics};
+pub use settings::Settings;
 pub use sink::{MIGRATOR, MySqlSink};
+/// The topics this sink materialises (shared with the other read-model sink).
+pub use techpotli_topics::order_flow::OrderFlowTopics as Topics;
 
 /// Consumer group and `sink_offsets.sink` of the binary.
 pub const APP: &str = "techpotli-sink-mysql";

@@ -36,28 +36,3 @@ impl Settings {
         Ok(s)
     }
 }
-
-/// The topics materialised (the catalogue's names; tests may rename them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topics {
-    pub placed: String,
-    pub status: String,
-    pub levels: String,
-}
-
-impl Default for Topics {
-    fn default() -> Self {
-        use techpotli_topics::names;
-        Self {
-            placed: names::ORDERS_PLACED.as_str().into(),
-            status: names::ORDERS_STATUS.as_str().into(),
-            levels: names::INVENTORY_LEVELS.as_str().into(),
-        }
-    }
-}
-
-impl Topics {
-    pub fn all(&self) -> [&str; 3] {
-        [&self.placed, &self.status, &self.levels]
-    }
-}

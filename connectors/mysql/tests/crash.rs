@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{ChildProc, Env, free_port, level, order, status};
+use techpotli_testkit::sink::Chunk;
 
 const ORDERS: usize = 1_500;
 const SKUS: usize = 40;
 const CHUNKS: usize = 30;
 const KILLS: usize = 6;
-
-/// One feed step: (placed, status, levels) records.
-type Chunk = [Vec<(String, Vec<u8>)>; 3];
 
 /// `GET /readyz` answered 200: partitions assigned at the sink's offsets.
 fn ready(admin: &str) -> bool {
@@ -86,26 +84,8 @@ fn kill_9_during_a_stream_neither_duplicates_nor_loses_rows() {
     }
 
     let started = Instant::now();
-    let (mut sink, _) = spawn_sink(&env);
-    let mut at_start = progress(&env);
-    let mut kills = 0;
-    for (c, [placed, statuses, levels]) in chunks.iter().enumerate() {
-        env.produce(&t.placed, placed);
-        env.produce(&t.status, statuses);
-        env.produce(&t.levels, levels);
-        std::thread::sleep(Duration::from_millis(150));
-        if c % (CHUNKS / KILLS) == CHUNKS / KILLS - 1 && kills < KILLS {
-            // Kill only once this incarnation has committed something: mid-stream, not at start.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while progress(&env) == at_start && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            sink.kill9();
-            kills += 1;
-            at_start = progress(&env);
-            sink = spawn_sink(&env).0;
-        }
-    }
+    let (mut sink, kills) =
+        env.feed_with_kills(&t, &chunks, KILLS, || progress(&env), || spawn_sink(&env).0);
     env.wait_caught_up(techpotli_connector_mysql::APP, Duration::from_secs(120));
     let elapsed = started.elapsed();
     // A fresh incarnation: SIGTERM once it runs (before that, the default action kills it).

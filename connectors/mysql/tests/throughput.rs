@@ -17,7 +17,7 @@ const ORDERS: usize = 4_000;
 fn throughput() {
     let env = Env::start();
     let t = env.topics.clone();
-    let total = env.order_flow_backlog((&t.placed, &t.status, &t.levels), ORDERS);
+    let total = env.order_flow_backlog(&t, ORDERS);
 
     let cfg = SinkConfig::new(&env.broker.bootstrap, "bench", "i0", &t.all());
     let (url, topics, codec) = (

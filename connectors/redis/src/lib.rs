@@ -22,8 +22,10 @@ pub mod script;
 pub mod settings;
 pub mod sink;
 
-pub use settings::{Settings, Topics};
+pub use settings::Settings;
 pub use sink::RedisSink;
+/// The topics this sink materialises (shared with the other read-model sink).
+pub use techpotli_topics::order_flow::OrderFlowTopics as Topics;
 
 /// Consumer group and offsets-hash name of the binary.
 pub const APP: &str = "techpotli-sink-redis";

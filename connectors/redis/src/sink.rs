@@ -12,9 +12,9 @@ use techpotli_schemas::Codec;
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
 
+use crate::Topics;
 use crate::fields::{self, Write};
 use crate::script::{Scripts, partition_field};
-use crate::settings::Topics;
 
 /// The Redis sink of the order flow.
 pub struct RedisSink {

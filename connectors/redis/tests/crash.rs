@@ -8,14 +8,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{ChildProc, Env, free_port, level, order, status};
+use techpotli_testkit::sink::Chunk;
 
 const ORDERS: usize = 1_500;
 const SKUS: usize = 40;
 const CHUNKS: usize = 30;
 const KILLS: usize = 6;
-
-/// One feed step: (placed, status, levels) records.
-type Chunk = [Vec<(String, Vec<u8>)>; 3];
 
 fn spawn_sink(env: &Env) -> ChildProc {
     let admin = format!("127.0.0.1:{}", free_port());
@@ -67,25 +65,8 @@ fn kill_9_during_a_stream_leaves_the_last_value_per_key() {
     }
 
     let started = Instant::now();
-    let mut sink = spawn_sink(&env);
-    let mut at_start = progress(&env);
-    let mut kills = 0;
-    for (c, [placed, statuses, levels]) in chunks.iter().enumerate() {
-        env.produce(&t.placed, placed);
-        env.produce(&t.status, statuses);
-        env.produce(&t.levels, levels);
-        std::thread::sleep(Duration::from_millis(150));
-        if c % (CHUNKS / KILLS) == CHUNKS / KILLS - 1 && kills < KILLS {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while progress(&env) == at_start && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            sink.kill9();
-            kills += 1;
-            at_start = progress(&env);
-            sink = spawn_sink(&env);
-        }
-    }
+    let (mut sink, kills) =
+        env.feed_with_kills(&t, &chunks, KILLS, || progress(&env), || spawn_sink(&env));
     env.wait_caught_up(techpotli_connector_redis::APP, Duration::from_secs(120));
     println!(
         "{kills} kills, {} records, caught up after {:?}",

@@ -11,8 +11,12 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use techpotli_registry::{RegistryConfig, RegistryHandle};
 use techpotli_schemas::Codec;
+use techpotli_topics::order_flow::OrderFlowTopics;
 
-use crate::TestBroker;
+use crate::{ChildProc, TestBroker};
+
+/// One feed step of the order flow: (placed, status, levels) records.
+pub type Chunk = [Vec<(String, Vec<u8>)>; 3];
 
 /// A sink's Kafka side; the registry stops when dropped.
 pub struct SinkEnv {
@@ -137,12 +141,9 @@ impl SinkEnv {
 
     /// Produces a backlog of `orders` orders (`o{i}`, placed + 3 statuses each) and as many
     /// stock levels over 200 SKUs to the three order-flow topics; returns the record count.
-    pub fn order_flow_backlog(
-        &self,
-        (placed, status, levels): (&str, &str, &str),
-        orders: usize,
-    ) -> usize {
+    pub fn order_flow_backlog(&self, topics: &OrderFlowTopics, orders: usize) -> usize {
         use crate::fixtures;
+        let (placed, status, levels) = (&topics.placed, &topics.status, &topics.levels);
         let placed_records: Vec<_> = (0..orders)
             .map(|i| {
                 let id = format!("o{i}");
@@ -168,6 +169,41 @@ impl SinkEnv {
         self.produce(status, &statuses);
         self.produce(levels, &level_records);
         placed_records.len() + statuses.len() + level_records.len()
+    }
+
+    /// Feeds `chunks` to `topics` while SIGKILLing the sink `kills` times at even intervals,
+    /// each time only once `progress()` moved since that incarnation started (mid-stream, not
+    /// during start-up), and restarting it with `spawn`. Returns the running incarnation and
+    /// the kills done.
+    pub fn feed_with_kills<P: PartialEq>(
+        &self,
+        topics: &OrderFlowTopics,
+        chunks: &[Chunk],
+        kills: usize,
+        progress: impl Fn() -> P,
+        mut spawn: impl FnMut() -> ChildProc,
+    ) -> (ChildProc, usize) {
+        let every = (chunks.len() / kills.max(1)).max(1);
+        let mut sink = spawn();
+        let mut at_start = progress();
+        let mut done = 0;
+        for (c, [placed, statuses, levels]) in chunks.iter().enumerate() {
+            self.produce(&topics.placed, placed);
+            self.produce(&topics.status, statuses);
+            self.produce(&topics.levels, levels);
+            std::thread::sleep(Duration::from_millis(150));
+            if c % every == every - 1 && done < kills {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while progress() == at_start && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                sink.kill9();
+                done += 1;
+                at_start = progress();
+                sink = spawn();
+            }
+        }
+        (sink, done)
     }
 
     /// Every committed record of `topic`, read until `quiet` passes without one.

@@ -1,0 +1,28 @@
+//! The order flow's output topics that the read-model sinks (MySQL, Redis) materialise, as one
+//! value so both sinks and their tests name the same set (tests may rename them).
+
+use crate::names;
+
+/// `orders.placed`, `orders.status` and `inventory.levels`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFlowTopics {
+    pub placed: String,
+    pub status: String,
+    pub levels: String,
+}
+
+impl Default for OrderFlowTopics {
+    fn default() -> Self {
+        Self {
+            placed: names::ORDERS_PLACED.as_str().into(),
+            status: names::ORDERS_STATUS.as_str().into(),
+            levels: names::INVENTORY_LEVELS.as_str().into(),
+        }
+    }
+}
+
+impl OrderFlowTopics {
+    pub fn all(&self) -> [&str; 3] {
+        [&self.placed, &self.status, &self.levels]
+    }
+}
