@@ -62,7 +62,33 @@ pub(crate) fn restored(app: &str, store: &str, records: u64) {
         .increment(records);
 }
 
-pub(crate) fn lag(app: &str, topic: &str, partition: i32, lag: i64) {
+/// Lag of every partition a consumer fetches, from its librdkafka statistics: the end of the
+/// partition (last stable offset under read_committed) minus the position the application
+/// reached (or, before it reached one, the committed offset). librdkafka's own
+/// `consumer_lag` is measured against offsets the consumer commits itself, which the
+/// processors never do (offsets commit through the producer's transaction).
+pub(crate) fn lag_from_stats(app: &str, statistics: &rdkafka::Statistics) {
+    for (name, topic) in &statistics.topics {
+        for (p, part) in &topic.partitions {
+            if *p < 0 || !part.desired {
+                continue;
+            }
+            let end = if part.ls_offset >= 0 {
+                part.ls_offset
+            } else {
+                part.hi_offset
+            };
+            let pos = [part.app_offset, part.committed_offset]
+                .into_iter()
+                .find(|o| *o >= 0);
+            if let (true, Some(pos)) = (end >= 0, pos) {
+                lag(app, name, *p, (end - pos).max(0));
+            }
+        }
+    }
+}
+
+fn lag(app: &str, topic: &str, partition: i32, lag: i64) {
     metrics::gauge!(CONSUMER_LAG, "app" => app.to_owned(), "topic" => topic.to_owned(), "partition" => partition.to_string())
         .set(lag as f64);
 }

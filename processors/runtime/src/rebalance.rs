@@ -43,7 +43,8 @@ impl RuntimeContext {
     }
 }
 
-fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
+/// The (topic, partition) pairs of a list.
+pub(crate) fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
     tpl.elements()
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
@@ -51,29 +52,9 @@ fn tps(tpl: &rdkafka::TopicPartitionList) -> Vec<Tp> {
 }
 
 impl ClientContext for RuntimeContext {
-    /// Lag of every partition this consumer fetches. librdkafka's own `consumer_lag` is
-    /// measured against offsets the consumer commits itself, which it never does here (offsets
-    /// commit through the producer's transaction), so lag is the end of the partition (last
-    /// stable offset under read_committed) minus the position the application reached.
+    /// Consumer lag per partition ([`crate::metrics::lag_from_stats`]).
     fn stats(&self, statistics: Statistics) {
-        for (name, topic) in &statistics.topics {
-            for (p, part) in &topic.partitions {
-                if *p < 0 || !part.desired {
-                    continue;
-                }
-                let end = if part.ls_offset >= 0 {
-                    part.ls_offset
-                } else {
-                    part.hi_offset
-                };
-                let pos = [part.app_offset, part.committed_offset]
-                    .into_iter()
-                    .find(|o| *o >= 0);
-                if let (true, Some(pos)) = (end >= 0, pos) {
-                    crate::metrics::lag(&self.app, name, *p, (end - pos).max(0));
-                }
-            }
-        }
+        crate::metrics::lag_from_stats(&self.app, &statistics);
     }
 }
 

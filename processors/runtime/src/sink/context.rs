@@ -13,6 +13,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::config::{MAX_BACKOFF, MIN_BACKOFF};
 use super::{Sink, SinkError, Tp};
+use crate::rebalance::tps;
 
 /// What the callback saw, applied by the loop after `poll` returns.
 #[derive(Debug)]
@@ -89,31 +90,10 @@ fn beyond_end<C: ConsumerContext>(consumer: &BaseConsumer<C>, tp: &Tp, at: i64) 
     }
 }
 
-fn tps(tpl: &TopicPartitionList) -> Vec<Tp> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect()
-}
-
 impl<S: Sink> ClientContext for SinkContext<S> {
-    /// Lag per partition: end (last stable offset) minus the application's position.
+    /// Consumer lag per partition ([`crate::metrics::lag_from_stats`]).
     fn stats(&self, statistics: Statistics) {
-        for (name, topic) in &statistics.topics {
-            for (p, part) in &topic.partitions {
-                if *p < 0 || !part.desired {
-                    continue;
-                }
-                let end = if part.ls_offset >= 0 {
-                    part.ls_offset
-                } else {
-                    part.hi_offset
-                };
-                if end >= 0 && part.app_offset >= 0 {
-                    crate::metrics::lag(&self.app, name, *p, (end - part.app_offset).max(0));
-                }
-            }
-        }
+        crate::metrics::lag_from_stats(&self.app, &statistics);
     }
 }
 

@@ -44,8 +44,7 @@ pub use runner::{SinkRunner, SinkStats};
 
 use crate::InputRecord;
 
-/// A (topic, partition) pair.
-pub type Tp = (String, i32);
+pub use crate::rebalance::Tp;
 
 /// A record the sink cannot apply; it goes to the dead-letter topic and the batch continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
