@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
 use crate::store::{Store, StoreError};
-use views::{OrderView, Source, StockView};
+use views::{OrderView, StockView};
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -134,14 +134,5 @@ impl ReadModel {
     /// Closes the pool (graceful shutdown).
     pub async fn close(&self) {
         self.db.close().await;
-    }
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Mysql => "mysql",
-            Self::Redis => "redis",
-        }
     }
 }

@@ -10,11 +10,13 @@
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+use super::now_ms;
 
 /// Env variable carrying the webhook secret to the child (kept off its command line).
 const SECRET_ENV: &str = "TECHPOTLI_BENCH_WEBHOOK_SECRET";
@@ -91,11 +93,7 @@ impl Report {
     }
     /// Latency percentile in ms (NaN without samples).
     pub fn pct(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
-        self.latencies_us[i] as f64 / 1000.0
+        super::percentile(&self.latencies_us, p).map_or(f64::NAN, |us| us as f64 / 1000.0)
     }
 }
 
@@ -129,12 +127,6 @@ impl LoadArgs {
         );
         Ok(serde_json::from_slice(&out.stdout)?)
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The child: runs the phase and prints the report as JSON on stdout.

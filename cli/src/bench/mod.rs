@@ -42,6 +42,19 @@ pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Milliseconds since the Unix epoch, now (record and request times).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The `p` quantile (0..=1, nearest rank) of `sorted`, or `None` when it is empty.
+pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get((last as f64 * p).round() as usize).copied()
+}
+
 /// The async runtime a benchmark runs its embedded services on.
 pub fn services_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

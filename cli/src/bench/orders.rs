@@ -22,7 +22,7 @@ use techpotli_schemas::types::orders::{OrderState, OrderStatusChanged};
 use techpotli_topics::names;
 
 use super::load::{Endpoint, LoadArgs};
-use super::records_bar;
+use super::{now_ms, records_bar};
 use crate::dev_processors::SinkTargets;
 
 /// The webhook provider and secret the bench's API and load generator share.
@@ -57,18 +57,9 @@ pub struct OrdersBench {
     redis_url: String,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
+/// The `p` quantile of `sorted` ms, 0 when empty.
 fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
+    super::percentile(sorted, p).unwrap_or(0)
 }
 
 /// Restocks every SKU with `per_sku` units straight onto `inventory.adjustments`.
