@@ -6,23 +6,32 @@ use techpotli_schemas::types::orders::{
     OrderLine, OrderPlaced, OrderState, OrderStatusChanged, ShippingAddress,
 };
 
-/// Order `id` of user `user-{id}`: one line of 2 × 12.50 INR per SKU.
-pub fn order(id: &str, skus: &[&str]) -> OrderPlaced {
-    let lines: Vec<OrderLine> = skus
+/// Order `order_id` of `user_id` placed at `event_time`: `lines` are (sku, quantity, unit
+/// price in minor units), INR, totals derived, a fixed address in Bengaluru.
+pub fn placed(
+    order_id: &str,
+    user_id: &str,
+    lines: &[(&str, i32, i64)],
+    event_time: i64,
+) -> OrderPlaced {
+    let lines: Vec<OrderLine> = lines
         .iter()
-        .map(|s| OrderLine {
-            sku: (*s).into(),
-            quantity: 2,
-            unit_price_minor: 1250,
+        .map(|&(sku, quantity, unit_price_minor)| OrderLine {
+            sku: sku.into(),
+            quantity,
+            unit_price_minor,
         })
         .collect();
-    let subtotal = 2500 * lines.len() as i64;
+    let subtotal: i64 = lines
+        .iter()
+        .map(|l| i64::from(l.quantity) * l.unit_price_minor)
+        .sum();
     OrderPlaced {
         event_id: uuid::Uuid::now_v7(),
-        event_time: 1_700_000_000_000,
-        order_id: id.into(),
-        user_id: format!("user-{id}"),
-        idempotency_key: format!("idem-{id}"),
+        event_time,
+        order_id: order_id.into(),
+        user_id: user_id.into(),
+        idempotency_key: format!("idem-{order_id}"),
         cart_id: None,
         currency: "INR".into(),
         lines,
@@ -42,6 +51,12 @@ pub fn order(id: &str, skus: &[&str]) -> OrderPlaced {
             phone: None,
         },
     }
+}
+
+/// Order `id` of user `user-{id}`: one line of 2 × 12.50 INR per SKU.
+pub fn order(id: &str, skus: &[&str]) -> OrderPlaced {
+    let lines: Vec<_> = skus.iter().map(|s| (*s, 2, 1250)).collect();
+    placed(id, &format!("user-{id}"), &lines, 1_700_000_000_000)
 }
 
 /// The `seq`-th transition of order `id` (1: PLACED, 2: RESERVING, 3: CONFIRMED, cycling).
