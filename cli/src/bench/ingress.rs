@@ -54,6 +54,8 @@ impl Phase {
 }
 
 pub fn run(b: &IngressBench) -> anyhow::Result<()> {
+    // The API's idempotency keys, deleted at the end.
+    let redis_prefix = format!("bench:{}:", std::process::id());
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -76,7 +78,7 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         config.hello_route = true;
         config.rate_limit_disabled = true;
         config.redis_url.clone_from(&b.redis_url);
-        config.redis_prefix = format!("bench:{}:", std::process::id());
+        config.redis_prefix.clone_from(&redis_prefix);
         let api = techpotli_api::start(config).await?;
         anyhow::Ok((broker, registry, api))
     })?;
@@ -156,6 +158,7 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
     }
     server_rt.block_on(async {
         let _ = api.shutdown().await;
+        super::delete_keys(&b.redis_url, &redis_prefix).await;
         registry.shutdown().await;
         broker.shutdown().await;
     });

@@ -55,6 +55,37 @@ pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     sorted.get((last as f64 * p).round() as usize).copied()
 }
 
+/// Deletes every Redis key under `prefix` (a bench's idempotency keys and sink hashes: left
+/// behind, hundreds of thousands of them slow every `KEYS`/`SCAN` of the shared server).
+pub(crate) async fn delete_keys(redis_url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url) else {
+        return;
+    };
+    let Ok(mut con) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let mut cursor = 0u64;
+    loop {
+        let page: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await;
+        let Ok((next, keys)) = page else { return };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut con).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
 /// The async runtime a benchmark runs its embedded services on.
 pub fn services_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

@@ -277,8 +277,10 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     });
     broker.stop(&rt);
     if !b.no_sinks {
-        rt.block_on(cleanup(&b.mysql, &targets));
+        rt.block_on(drop_database(&b.mysql, &targets));
     }
+    // The sinks' hashes and the API's idempotency keys.
+    rt.block_on(super::delete_keys(&b.redis_url, &targets.redis_prefix));
     anyhow::ensure!(
         report.failed == 0,
         "{} order requests failed",
@@ -291,23 +293,12 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the bench's database and Redis keys.
-async fn cleanup(mysql: &str, t: &SinkTargets) {
+/// Drops the bench's database.
+async fn drop_database(mysql: &str, t: &SinkTargets) {
     let name = t.database_url.rsplit('/').next().unwrap_or_default();
     if let Ok(pool) = sqlx::MySqlPool::connect(mysql).await {
         // The name is ours (`techpotli_bench_<pid>`), not input.
         let drop = format!("DROP DATABASE IF EXISTS `{name}`");
         let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-    }
-    if let Ok(client) = redis::Client::open(t.redis_url.as_str())
-        && let Ok(mut con) = client.get_multiplexed_async_connection().await
-    {
-        let keys: Vec<String> =
-            redis::AsyncCommands::keys(&mut con, format!("{}*", t.redis_prefix))
-                .await
-                .unwrap_or_default();
-        for chunk in keys.chunks(1000) {
-            let _: Result<(), _> = redis::AsyncCommands::del(&mut con, chunk).await;
-        }
     }
 }
