@@ -94,7 +94,14 @@ fn stream_time_timers_fire_when_record_time_passes_them() {
     )
     .expect("spawn");
     let p = producer(&b.bootstrap);
-    // (key, timestamp, delay): a is due at 1_500, b at 2_200, c at 9_000.
+    // Timestamps are offsets from an hour ago: records stamped near 1970 would be past the
+    // topic's 7-day retention.ms, and the broker's cleaner may delete them before they are read.
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        - 3_600_000;
+    // (key, timestamp, delay): a is due at 1_500, b at 2_200, c at 9_000 (plus base).
     for (key, ts, delay) in [
         ("a", 1_000i64, 500u64),
         ("b", 1_200, 1_000),
@@ -102,15 +109,20 @@ fn stream_time_timers_fire_when_record_time_passes_them() {
         ("d", 2_300, 100_000),
     ] {
         let v = be(delay);
-        p.send(BaseRecord::to(&input).key(key).payload(&v).timestamp(ts))
-            .map_err(|(e, _)| e)
-            .expect("send");
+        p.send(
+            BaseRecord::to(&input)
+                .key(key)
+                .payload(&v)
+                .timestamp(base + ts),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
     }
     p.flush(Duration::from_secs(10)).expect("flush");
     wait_for("4 records", Duration::from_secs(120), || {
         rt.stats().processed >= 4
     });
-    // Stream time is 2_300: a and b fired, c and d did not — however long the wall clock runs.
+    // Stream time is base + 2_300: a and b fired, c and d did not — however long the wall clock runs.
     let msgs = read_all(&b.bootstrap, &output, 2, Duration::from_secs(2));
     let fired = fired_per_key(&msgs);
     assert_eq!(fired.keys().collect::<Vec<_>>(), vec!["a", "b"]);
