@@ -52,6 +52,8 @@ fn bench_ingress_completes_with_every_request_accepted() {
             "2",
             "--batch",
             "3",
+            "--endpoints",
+            "activity,order",
         ],
         &[
             "GET /hello (ceiling)   max, 2 conns",
@@ -61,6 +63,18 @@ fn bench_ingress_completes_with_every_request_accepted() {
             "relative to the hello-world ceiling",
         ],
     );
+}
+
+#[test]
+fn bench_ingress_refuses_an_endpoint_it_does_not_measure() {
+    let out = Command::new(env!("CARGO_BIN_EXE_techpotli"))
+        .args(["bench", "ingress", "--endpoints", "order,hello"])
+        .output()
+        .expect("run techpotli");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--endpoints"), "{stderr}");
+    assert!(stderr.contains("'hello'"), "{stderr}");
 }
 
 #[test]

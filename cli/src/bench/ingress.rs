@@ -9,7 +9,7 @@
 //! request, with a Redis idempotency key) and `POST /v1/activity` (`--batch` events per
 //! request). Ratios are against the hello route measured in the same run.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::load::{Endpoint, LoadArgs, Report};
 
@@ -34,9 +34,33 @@ pub struct IngressBench {
     /// Events per activity request.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=500))]
     batch: u64,
+    /// Endpoints measured besides the hello ceiling (always measured first).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "order,activity"
+    )]
+    endpoints: Vec<Measured>,
     /// Redis for the API's idempotency keys (a dead Redis makes the API fail open).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+}
+
+/// An endpoint measured against the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Measured {
+    Order,
+    Activity,
+}
+
+impl Measured {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Self::Order => Endpoint::Order,
+            Self::Activity => Endpoint::Activity,
+        }
+    }
 }
 
 /// The outcome of one phase.
@@ -91,7 +115,12 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         b.connections,
         b.batch
     );
-    let endpoints = [Endpoint::Hello, Endpoint::Order, Endpoint::Activity];
+    let mut endpoints = vec![Endpoint::Hello];
+    for e in b.endpoints.iter().map(|e| e.endpoint()) {
+        if !endpoints.contains(&e) {
+            endpoints.push(e);
+        }
+    }
     let phase = |endpoint, rate, seconds| LoadArgs {
         url: base.clone(),
         endpoint,
@@ -104,11 +133,11 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         provider: "bench".into(),
     };
     // Warm up: connections, schema ids, topic metadata.
-    for e in endpoints {
+    for &e in &endpoints {
         phase(e, 100, 1).spawn("")?;
     }
     let mut phases = Vec::new();
-    for e in endpoints {
+    for &e in &endpoints {
         let fixed = if e == Endpoint::Activity {
             b.activity_rate
         } else {
