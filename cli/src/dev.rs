@@ -168,6 +168,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
         Some(&targets),
     )
     .await?;
+    if let Err(e) = processors.wait_ready(Duration::from_secs(120)).await {
+        println!("  ERROR  {e:#}; stopping");
+        processors.stop().await;
+        registry.shutdown().await;
+        broker.shutdown().await;
+        return Ok(1);
+    }
     println!(
         "  ok     processors {} (admin http://{}/readyz)",
         processors.names().join(", "),
@@ -184,7 +191,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     println!("  API_URL={}", api.url());
     println!("  try: techpotli topics list   |   techpotli tail orders.placed --follow");
     println!("Ctrl-C stops everything.");
-    shutdown_signal().await?;
+    // A processor or sink that dies takes the pipeline down: reads would go stale silently.
+    let code = tokio::select! {
+        r = shutdown_signal() => { r?; 0 }
+        dead = processors.died() => {
+            println!("  ERROR  {} stopped by itself; stopping the pipeline", dead.join(", "));
+            1
+        }
+    };
     println!("techpotli dev: stopping");
     if let Err(e) = api.shutdown().await {
         println!("  WARN   ingress API: {e:#}");
@@ -193,7 +207,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
     registry.shutdown().await;
     broker.shutdown().await;
     println!("techpotli dev: stopped");
-    Ok(0)
+    Ok(code)
 }
 
 /// Makes a cluster and registry ready for the pipeline: the topic catalogue applied and every

@@ -18,6 +18,7 @@ pub struct DevProcessors {
     runtimes: Vec<(&'static str, Runtime)>,
     sinks: Vec<(&'static str, SinkRunner)>,
     admin: AdminServer,
+    ready: techpotli_telemetry::Readiness,
 }
 
 /// Where the sinks write.
@@ -101,12 +102,13 @@ pub async fn start(
         .map(|(_, r)| r.readiness())
         .chain(sinks.iter().map(|(_, s)| s.readiness()))
         .collect();
-    let ready = Arc::new(move || probes.iter().all(|p| p()));
-    let admin = AdminServer::start(admin_listen, admin_router(ready)).await?;
+    let ready: techpotli_telemetry::Readiness = Arc::new(move || probes.iter().all(|p| p()));
+    let admin = AdminServer::start(admin_listen, admin_router(ready.clone())).await?;
     Ok(DevProcessors {
         runtimes,
         sinks,
         admin,
+        ready,
     })
 }
 
@@ -118,6 +120,56 @@ impl DevProcessors {
             .map(|(n, _)| *n)
             .chain(self.sinks.iter().map(|(n, _)| *n))
             .collect()
+    }
+
+    /// Names of the processors and sinks whose loop has ended (a fatal error: nothing else
+    /// stops them before [`Self::stop`]).
+    pub fn finished(&self) -> Vec<&'static str> {
+        self.runtimes
+            .iter()
+            .filter(|(_, r)| r.is_finished())
+            .map(|(n, _)| *n)
+            .chain(
+                self.sinks
+                    .iter()
+                    .filter(|(_, s)| s.is_finished())
+                    .map(|(n, _)| *n),
+            )
+            .collect()
+    }
+
+    /// Waits until every processor restored its state and every sink runs (`/readyz`), so
+    /// `dev` does not announce a pipeline that is still starting or already broken. Fails
+    /// naming the components that died, or after `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let dead = self.finished();
+            anyhow::ensure!(
+                dead.is_empty(),
+                "{} stopped while starting",
+                dead.join(", ")
+            );
+            if (self.ready)() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "processors not ready after {timeout:?} (see /readyz and the JSON log)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resolves when a processor or sink stops by itself, with its names.
+    pub async fn died(&self) -> Vec<&'static str> {
+        loop {
+            let dead = self.finished();
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// The admin listener's address.

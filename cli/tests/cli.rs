@@ -89,6 +89,65 @@ impl Drop for Cleanup {
 }
 
 #[test]
+fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let db = format!("techpotli_cli_{id}");
+    // Port 1: nothing listens, so the Redis sink cannot connect.
+    let mut guard = ChildProc::spawn_piped(
+        std::path::Path::new(BIN),
+        &[
+            "dev",
+            "--data-dir",
+            &data_dir,
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--registry-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &format!("{MYSQL}/{db}"),
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ],
+    );
+    let _cleanup = Cleanup {
+        db,
+        prefix: format!("cli-{id}:"),
+    };
+    let child = &mut guard.0;
+    let rx = lines(child);
+    let mut seen = Vec::new();
+    let error = wait_for(
+        &rx,
+        &mut seen,
+        |l| l.contains("ERROR"),
+        Duration::from_secs(120),
+    );
+    assert!(error.contains("sink-redis"), "names the sink: {error}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "dev did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(1)) {
+        seen.push(l);
+    }
+    assert_eq!(status.code(), Some(1), "{}", seen.join("\n"));
+    assert!(
+        !seen.iter().any(|l| l == "techpotli dev ready"),
+        "never ready: {seen:?}"
+    );
+}
+
+#[test]
 fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();

@@ -96,7 +96,7 @@ impl ReadModel {
             tracing::warn!(error = %e, "order read from mysql failed; trying redis");
             metrics::counter!("api_read_fallback_total", "view" => "order").increment(1);
         }
-        match self.hash(&format!("order:{order_id}")).await {
+        match self.hash(&views::order_key(order_id)).await {
             Ok(h) if h.is_empty() => match primary {
                 Err(e) => Found::Unavailable(e),
                 Ok(_) => Found::No,
@@ -112,7 +112,7 @@ impl ReadModel {
 
     /// A SKU's stock level from Redis, or from MySQL when Redis cannot answer or lacks it.
     pub async fn stock(&self, sku: &str) -> Found<StockView> {
-        let hot = self.hash(&format!("stock:{sku}")).await;
+        let hot = self.hash(&views::stock_key(sku)).await;
         match &hot {
             Ok(h) if !h.is_empty() => {
                 return views::stock_from_hash(h)

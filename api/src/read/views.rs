@@ -1,5 +1,6 @@
 //! Response bodies of the read endpoints and the pure mappings from the Redis sink's hashes
-//! (field names as `techpotli-sink-redis` writes them) to those bodies.
+//! (keys and field names as `techpotli-connector-redis`'s `fields` writes them; the contract
+//! test below maps that module's output back, so a renamed field fails here) to those bodies.
 
 use std::collections::BTreeMap;
 
@@ -85,6 +86,16 @@ pub struct StockView {
     pub source: Source,
 }
 
+/// `order:{id}`, before the key prefix.
+pub fn order_key(order_id: &str) -> String {
+    format!("order:{order_id}")
+}
+
+/// `stock:{sku}`, before the key prefix.
+pub fn stock_key(sku: &str) -> String {
+    format!("stock:{sku}")
+}
+
 fn field<'a>(h: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, String> {
     h.get(name)
         .map(String::as_str)
@@ -152,6 +163,67 @@ pub fn order_from_hash(h: &BTreeMap<String, String>) -> Result<OrderView, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use techpotli_connector_redis::fields::{self as sink, Write};
+    use techpotli_testkit::fixtures;
+
+    /// What the sink would leave in the hash after applying `writes` in order.
+    fn applied(writes: &[Write]) -> (String, BTreeMap<String, String>) {
+        let mut h = BTreeMap::new();
+        let mut key = String::new();
+        for w in writes {
+            let Write::Set { key: k, fields, .. } = w else {
+                panic!("a set");
+            };
+            key.clone_from(k);
+            h.extend(fields.iter().cloned());
+        }
+        (key, h)
+    }
+
+    #[test]
+    fn the_sinks_hashes_map_back_to_views() {
+        let level = fixtures::level("A-1", 10, 4);
+        let (key, h) = applied(&[sink::stock("", &level)]);
+        assert_eq!(key, stock_key("A-1"));
+        let v = stock_from_hash(&h).unwrap();
+        assert_eq!(
+            (v.sku.as_str(), v.on_hand, v.reserved, v.available),
+            ("A-1", 10, 4, 6)
+        );
+        assert_eq!(v.flagged, level.flagged);
+        assert_eq!(v.event_time_ms, level.event_time);
+        assert_eq!(v.last_change, "RESERVATION");
+
+        let placed = fixtures::placed("o1", "user-o1", &[("A-1", 3, 500), ("B-2", 1, 250)], 42);
+        let status = fixtures::status("o1", 3);
+        let (key, h) = applied(&[sink::placed("", &placed), sink::status("", &status)]);
+        assert_eq!(key, order_key("o1"));
+        let v = order_from_hash(&h).unwrap();
+        assert_eq!(v.order_id, "o1");
+        assert_eq!(v.user_id, "user-o1");
+        assert_eq!(v.currency.as_deref(), Some("INR"));
+        assert_eq!(v.total_minor, Some(placed.total_minor));
+        assert_eq!(v.subtotal_minor, Some(placed.subtotal_minor));
+        assert_eq!(v.placed_at_ms, Some(42));
+        assert_eq!(v.status_sequence, Some(3));
+        assert_eq!(v.status_at_ms, Some(status.event_time));
+        assert_eq!(v.status.as_deref(), Some("CONFIRMED"));
+        assert_eq!(
+            v.lines,
+            vec![
+                OrderLineView {
+                    sku: "A-1".into(),
+                    quantity: 3,
+                    unit_price_minor: 500
+                },
+                OrderLineView {
+                    sku: "B-2".into(),
+                    quantity: 1,
+                    unit_price_minor: 250
+                }
+            ]
+        );
+    }
 
     fn hash(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
