@@ -88,38 +88,51 @@ impl Drop for Cleanup {
     }
 }
 
-#[test]
-fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
+/// A `techpotli dev` child on free ports with its own database and Redis key prefix (a fresh
+/// log needs a fresh store). Fields drop in order: the child is killed (SIGKILL) first, so a
+/// failing assertion never leaves `dev` running, then its database and keys go.
+struct DevRun {
+    guard: ChildProc,
+    _cleanup: Cleanup,
+    _data: tempfile::TempDir,
+}
+
+fn start_dev(extra: &[&str]) -> DevRun {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let db = format!("techpotli_cli_{id}");
+    let (db, prefix) = (format!("techpotli_cli_{id}"), format!("cli-{id}:"));
+    let database_url = format!("{MYSQL}/{db}");
+    let mut args = vec![
+        "dev",
+        "--data-dir",
+        &data_dir,
+        "--kafka-listen",
+        "127.0.0.1:0",
+        "--registry-listen",
+        "127.0.0.1:0",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &database_url,
+        "--redis-prefix",
+        &prefix,
+    ];
+    args.extend_from_slice(extra);
+    DevRun {
+        guard: ChildProc::spawn_piped(std::path::Path::new(BIN), &args),
+        _cleanup: Cleanup { db, prefix },
+        _data: data,
+    }
+}
+
+#[test]
+fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
     // Port 1: nothing listens, so the Redis sink cannot connect.
-    let mut guard = ChildProc::spawn_piped(
-        std::path::Path::new(BIN),
-        &[
-            "dev",
-            "--data-dir",
-            &data_dir,
-            "--kafka-listen",
-            "127.0.0.1:0",
-            "--registry-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &format!("{MYSQL}/{db}"),
-            "--redis-url",
-            "redis://127.0.0.1:1",
-        ],
-    );
-    let _cleanup = Cleanup {
-        db,
-        prefix: format!("cli-{id}:"),
-    };
-    let child = &mut guard.0;
+    let mut dev = start_dev(&["--redis-url", "redis://127.0.0.1:1"]);
+    let child = &mut dev.guard.0;
     let rx = lines(child);
     let mut seen = Vec::new();
     let error = wait_for(
@@ -149,37 +162,8 @@ fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
 
 #[test]
 fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let (db, prefix) = (format!("techpotli_cli_{id}"), format!("cli-{id}:"));
-    // Killed (SIGKILL) on drop, so a failing assertion never leaves `dev` running.
-    let mut guard = ChildProc::spawn_piped(
-        std::path::Path::new(BIN),
-        &[
-            "dev",
-            "--data-dir",
-            &data_dir,
-            "--kafka-listen",
-            "127.0.0.1:0",
-            "--registry-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            // The sinks' own database and keys: a fresh log needs a fresh store.
-            "--database-url",
-            &format!("{MYSQL}/{db}"),
-            "--redis-prefix",
-            &prefix,
-        ],
-    );
-    let _cleanup = Cleanup {
-        db: db.clone(),
-        prefix: prefix.clone(),
-    };
-    let child = &mut guard.0;
+    let mut dev = start_dev(&[]);
+    let child = &mut dev.guard.0;
     let rx = lines(child);
     let mut seen = Vec::new();
     wait_for(
