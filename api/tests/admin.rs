@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic, send};
+use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic};
 use reqwest::StatusCode;
 use serde_json::json;
 use techpotli_schemas::types::*;
@@ -15,54 +15,34 @@ use techpotli_schemas::types::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_catalogue_price_rules_and_stock() {
     let s = Stack::start(|_| {}).await;
-    let put = reqwest::Method::PUT;
     let product = json!({"product_id": "P-1", "title": "Potli bag, red", "description": "Silk",
         "category": "bags/potli", "brand": "Potli Co", "attributes": {"colour": "red", "size": "l"},
         "list_price_minor": 49_900, "currency": "INR", "active": true,
         "image_urls": ["https://img.example/p1.png"]});
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let ok = send(
-        &s,
-        put.clone(),
-        "/v1/admin/products/SKU-1",
-        Some(product.clone()),
-        &[("traceparent", tp)],
-    )
-    .await;
+    let ok = s
+        .put(
+            "/v1/admin/products/SKU-1",
+            product.clone(),
+            &[("traceparent", tp)],
+        )
+        .await;
     assert_eq!(ok.0, StatusCode::ACCEPTED, "{}", ok.1);
     let id = event_id(&ok.1);
     assert_eq!(id.get_version_num(), 7);
     // Invalid ones: each names its field and nothing reaches the topic.
-    let mut bad = product.clone();
-    bad["currency"] = json!("RUPEES");
-    assert_problem(
-        &send(&s, put.clone(), "/v1/admin/products/SKU-2", Some(bad), &[]).await,
-        422,
-        "body.currency",
-    );
-    let mut bad = product.clone();
-    bad["surprise"] = json!(1);
-    assert_problem(
-        &send(&s, put.clone(), "/v1/admin/products/SKU-2", Some(bad), &[]).await,
-        400,
-        "body.surprise",
-    );
-    let mut bad = product.clone();
-    bad["list_price_minor"] = json!(12.5);
-    assert_problem(
-        &send(&s, put.clone(), "/v1/admin/products/SKU-2", Some(bad), &[]).await,
-        400,
-        "body.list_price_minor",
-    );
+    for (field, value, status) in [
+        ("currency", json!("RUPEES"), 422),
+        ("surprise", json!(1), 400),
+        ("list_price_minor", json!(12.5), 400),
+    ] {
+        let mut bad = product.clone();
+        bad[field] = value;
+        let got = s.put("/v1/admin/products/SKU-2", bad, &[]).await;
+        assert_problem(&got, status, &format!("body.{field}"));
+    }
     // (Another key: the topic is compacted, so a tombstone for SKU-1 could remove the upsert.)
-    let del = send(
-        &s,
-        reqwest::Method::DELETE,
-        "/v1/admin/products/SKU-9",
-        None,
-        &[],
-    )
-    .await;
+    let del = s.delete("/v1/admin/products/SKU-9", &[]).await;
     assert_eq!(del.0, StatusCode::ACCEPTED);
 
     let mut recs = read_topic(&s.broker.bootstrap, "catalog.products", 2, WAIT).await;
@@ -77,11 +57,7 @@ async fn admin_catalogue_price_rules_and_stock() {
     // The caller's trace is continued: same trace id, new span.
     assert!(recs[0].headers["traceparent"].starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
     assert_ne!(recs[0].headers["traceparent"], tp);
-    let got: ProductUpserted = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: ProductUpserted = s.decode(&recs[0]).await;
     let expected = ProductUpserted {
         event_id: id,
         event_time: got.event_time,
@@ -118,40 +94,22 @@ async fn admin_catalogue_price_rules_and_stock() {
     let rule = json!({"name": "Diwali 10%", "kind": "PERCENT_OFF", "percent_off_bps": 1000,
         "scope": "CATEGORY", "scope_value": "bags", "valid_from": 1_700_000_000_000_i64,
         "valid_until": 1_800_000_000_000_i64, "priority": 5, "active": true});
-    let ok = send(
-        &s,
-        put.clone(),
-        "/v1/admin/price-rules/R-1",
-        Some(rule.clone()),
-        &[],
-    )
-    .await;
+    let ok = s.put("/v1/admin/price-rules/R-1", rule.clone(), &[]).await;
     assert_eq!(ok.0, StatusCode::ACCEPTED, "{}", ok.1);
     let mut bad = rule.clone();
     bad["percent_off_bps"] = json!(20_000);
     assert_problem(
-        &send(&s, put.clone(), "/v1/admin/price-rules/R-2", Some(bad), &[]).await,
+        &s.put("/v1/admin/price-rules/R-2", bad, &[]).await,
         422,
         "body.percent_off_bps",
     );
-    let del_rule = send(
-        &s,
-        reqwest::Method::DELETE,
-        "/v1/admin/price-rules/R-9",
-        None,
-        &[],
-    )
-    .await;
+    let del_rule = s.delete("/v1/admin/price-rules/R-9", &[]).await;
     assert_eq!(del_rule.0, StatusCode::ACCEPTED);
     let mut recs = read_topic(&s.broker.bootstrap, "catalog.price-rules", 2, WAIT).await;
     recs.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(recs.len(), 2);
     assert_headers(&recs[0], &event_id(&ok.1).to_string());
-    let got: PriceRuleUpserted = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: PriceRuleUpserted = s.decode(&recs[0]).await;
     assert_eq!(
         got,
         PriceRuleUpserted {
@@ -175,49 +133,32 @@ async fn admin_catalogue_price_rules_and_stock() {
 
     // Stock adjustments: the actor is the caller.
     let adj = json!({"delta": -3, "reason": "DAMAGE", "note": "water damage"});
-    let ok = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/admin/inventory/SKU-1/adjustments",
-        Some(adj),
-        &[("x-dev-user", "admin-7")],
-    )
-    .await;
+    let ok = s
+        .post(
+            "/v1/admin/inventory/SKU-1/adjustments",
+            adj,
+            &[("x-dev-user", "admin-7")],
+        )
+        .await;
     assert_eq!(ok.0, StatusCode::ACCEPTED, "{}", ok.1);
     let bad = json!({"delta": 3, "reason": "DAMAGE"});
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            "/v1/admin/inventory/SKU-1/adjustments",
-            Some(bad),
-            &[],
-        )
-        .await,
+        &s.post("/v1/admin/inventory/SKU-1/adjustments", bad, &[])
+            .await,
         422,
         "body.delta",
     );
     let bad = json!({"delta": 3, "reason": "STOLEN"});
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            "/v1/admin/inventory/SKU-1/adjustments",
-            Some(bad),
-            &[],
-        )
-        .await,
+        &s.post("/v1/admin/inventory/SKU-1/adjustments", bad, &[])
+            .await,
         400,
         "body.reason",
     );
     let recs = read_topic(&s.broker.bootstrap, "inventory.adjustments", 1, WAIT).await;
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].key.as_deref(), Some("SKU-1"));
-    let got: StockAdjusted = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: StockAdjusted = s.decode(&recs[0]).await;
     assert_eq!(
         got,
         StockAdjusted {
@@ -231,14 +172,9 @@ async fn admin_catalogue_price_rules_and_stock() {
         }
     );
     // Admin routes need the admin role.
-    let forbidden = send(
-        &s,
-        reqwest::Method::DELETE,
-        "/v1/admin/products/SKU-1",
-        None,
-        &[("x-dev-roles", "customer")],
-    )
-    .await;
+    let forbidden = s
+        .delete("/v1/admin/products/SKU-1", &[("x-dev-roles", "customer")])
+        .await;
     assert_eq!(forbidden.0, StatusCode::FORBIDDEN);
     assert_eq!(
         read_topic(&s.broker.bootstrap, "catalog.products", 2, WAIT)

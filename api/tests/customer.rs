@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic, send};
+use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic};
 use reqwest::StatusCode;
 use serde_json::json;
 use techpotli_schemas::types::*;
@@ -17,35 +17,18 @@ async fn customer_profile_carts_and_orders() {
             "email_enabled": true, "sms_enabled": true, "push_enabled": false,
             "webhook_enabled": true, "in_app_enabled": true,
             "webhook_url": "https://hooks.example/asha", "push_token": null}});
-    let ok = send(
-        &s,
-        reqwest::Method::PUT,
-        "/v1/customers/user-1/profile",
-        Some(profile.clone()),
-        &me,
-    )
-    .await;
+    let ok = s
+        .put("/v1/customers/user-1/profile", profile.clone(), &me)
+        .await;
     assert_eq!(ok.0, StatusCode::ACCEPTED, "{}", ok.1);
-    let other = send(
-        &s,
-        reqwest::Method::PUT,
-        "/v1/customers/user-2/profile",
-        Some(profile.clone()),
-        &me,
-    )
-    .await;
+    let other = s
+        .put("/v1/customers/user-2/profile", profile.clone(), &me)
+        .await;
     assert_eq!(other.0, StatusCode::FORBIDDEN, "{}", other.1);
     let mut bad = profile.clone();
     bad["notification_preferences"]["webhook_url"] = json!("http://insecure.example");
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::PUT,
-            "/v1/customers/user-1/profile",
-            Some(bad),
-            &me,
-        )
-        .await,
+        &s.put("/v1/customers/user-1/profile", bad, &me).await,
         422,
         "body.notification_preferences.webhook_url",
     );
@@ -53,11 +36,7 @@ async fn customer_profile_carts_and_orders() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].key.as_deref(), Some("user-1"));
     assert_headers(&recs[0], &event_id(&ok.1).to_string());
-    let got: CustomerUpserted = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: CustomerUpserted = s.decode(&recs[0]).await;
     assert_eq!(
         got,
         CustomerUpserted {
@@ -87,79 +66,43 @@ async fn customer_profile_carts_and_orders() {
         ("x-dev-roles", "customer"),
         ("x-session-id", "sess-1"),
     ];
-    let created = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/carts",
-        Some(json!({"sku": "SKU-1", "quantity": 2})),
-        &session,
-    )
-    .await;
+    let created = s
+        .post(
+            "/v1/carts",
+            json!({"sku": "SKU-1", "quantity": 2}),
+            &session,
+        )
+        .await;
     assert_eq!(created.0, StatusCode::ACCEPTED, "{}", created.1);
     let cart = created.1["cart_id"].as_str().unwrap().to_owned();
     let items = format!("/v1/carts/{cart}/items");
-    let added = send(
-        &s,
-        reqwest::Method::POST,
-        &items,
-        Some(json!({"sku": "SKU-2", "quantity": 1000})),
-        &me,
-    )
-    .await;
+    let added = s
+        .post(&items, json!({"sku": "SKU-2", "quantity": 1000}), &me)
+        .await;
     assert_eq!(added.0, StatusCode::ACCEPTED, "{}", added.1);
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            &items,
-            Some(json!({"sku": "SKU-2", "quantity": 1001})),
-            &me,
-        )
-        .await,
+        &s.post(&items, json!({"sku": "SKU-2", "quantity": 1001}), &me)
+            .await,
         422,
         "body.quantity",
     );
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            &items,
-            Some(json!({"sku": "SKU-2", "quantity": 0})),
-            &me,
-        )
-        .await,
+        &s.post(&items, json!({"sku": "SKU-2", "quantity": 0}), &me)
+            .await,
         422,
         "body.quantity",
     );
     let thief = [("x-dev-user", "user-2"), ("x-dev-roles", "customer")];
     assert_eq!(
-        send(
-            &s,
-            reqwest::Method::POST,
-            &items,
-            Some(json!({"sku": "SKU-2", "quantity": 1})),
-            &thief
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        send(&s, reqwest::Method::DELETE, &items, None, &thief)
+        s.post(&items, json!({"sku": "SKU-2", "quantity": 1}), &thief)
             .await
             .0,
         StatusCode::FORBIDDEN
     );
-    let removed = send(
-        &s,
-        reqwest::Method::DELETE,
-        &format!("{items}/SKU-2?quantity=5"),
-        None,
-        &me,
-    )
-    .await;
+    assert_eq!(s.delete(&items, &thief).await.0, StatusCode::FORBIDDEN);
+    let removed = s.delete(&format!("{items}/SKU-2?quantity=5"), &me).await;
     assert_eq!(removed.0, StatusCode::ACCEPTED, "{}", removed.1);
-    let cleared = send(&s, reqwest::Method::DELETE, &items, None, &me).await;
+    let cleared = s.delete(&items, &me).await;
     assert_eq!(cleared.0, StatusCode::ACCEPTED, "{}", cleared.1);
     let recs = read_topic(&s.broker.bootstrap, "carts.events", 4, WAIT).await;
     assert_eq!(recs.len(), 4);
@@ -167,7 +110,7 @@ async fn customer_profile_carts_and_orders() {
     for (r, resp) in recs.iter().zip([&created, &added, &removed, &cleared]) {
         assert_eq!(r.key.as_deref(), Some(cart.as_str()));
         assert_headers(r, &event_id(&resp.1).to_string());
-        let e: CartEvent = s.codec.decode(r.payload.as_ref().unwrap()).await.unwrap();
+        let e: CartEvent = s.decode(r).await;
         assert_eq!(
             (e.event_id, e.cart_id.as_str(), e.user_id.as_deref()),
             (event_id(&resp.1), cart.as_str(), Some("user-1"))
@@ -214,42 +157,21 @@ async fn customer_profile_carts_and_orders() {
         ("x-dev-roles", "customer"),
         ("idempotency-key", "checkout-1"),
     ];
-    let first = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/orders",
-        Some(order.clone()),
-        &key,
-    )
-    .await;
+    let first = s.post("/v1/orders", order.clone(), &key).await;
     assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
-    let again = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/orders",
-        Some(order.clone()),
-        &key,
-    )
-    .await;
+    let again = s.post("/v1/orders", order.clone(), &key).await;
     assert_eq!(again.0, StatusCode::ACCEPTED);
     assert_eq!(again.1, first.1, "a retry gets the first answer");
     assert_eq!(again.2["idempotent-replayed"], "true");
     let mut changed = order.clone();
     changed["tax_minor"] = json!(1);
     assert_problem(
-        &send(&s, reqwest::Method::POST, "/v1/orders", Some(changed), &key).await,
+        &s.post("/v1/orders", changed, &key).await,
         422,
         "header.Idempotency-Key",
     );
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            "/v1/orders",
-            Some(order.clone()),
-            &me,
-        )
-        .await,
+        &s.post("/v1/orders", order.clone(), &me).await,
         422,
         "header.Idempotency-Key",
     );
@@ -259,15 +181,7 @@ async fn customer_profile_carts_and_orders() {
         ("idempotency-key", "k-9"),
     ];
     assert_eq!(
-        send(
-            &s,
-            reqwest::Method::POST,
-            "/v1/orders",
-            Some(order.clone()),
-            &thief_key
-        )
-        .await
-        .0,
+        s.post("/v1/orders", order.clone(), &thief_key).await.0,
         StatusCode::FORBIDDEN
     );
     let mut bad = order.clone();
@@ -281,15 +195,11 @@ async fn customer_profile_carts_and_orders() {
         ("x-dev-roles", "customer"),
         ("idempotency-key", "checkout-2"),
     ];
-    assert_problem(
-        &send(&s, reqwest::Method::POST, "/v1/orders", Some(bad), &key2).await,
-        422,
-        "body.lines",
-    );
+    assert_problem(&s.post("/v1/orders", bad, &key2).await, 422, "body.lines");
     let mut bad = order.clone();
     bad["currency"] = json!("ABC");
     assert_problem(
-        &send(&s, reqwest::Method::POST, "/v1/orders", Some(bad), &key2).await,
+        &s.post("/v1/orders", bad, &key2).await,
         422,
         "body.currency",
     );
@@ -298,11 +208,7 @@ async fn customer_profile_carts_and_orders() {
     let order_id = first.1["order_id"].as_str().unwrap();
     assert_eq!(recs[0].key.as_deref(), Some(order_id));
     assert_headers(&recs[0], &event_id(&first.1).to_string());
-    let got: OrderPlaced = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: OrderPlaced = s.decode(&recs[0]).await;
     assert_eq!(
         got,
         OrderPlaced {

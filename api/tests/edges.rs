@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Stack, WAIT, read_topic, send};
+use common::{Stack, WAIT, read_topic};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -73,14 +73,13 @@ async fn edges_probes_openapi_and_body_limits() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Metrics: per-route request counts and latency histograms, produce latency.
-    let _ = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/activity",
-        Some(json!({"events": [{"session_id": "s", "kind": "PAGE_VIEW"}]})),
-        &[],
-    )
-    .await;
+    let _ = s
+        .post(
+            "/v1/activity",
+            json!({"events": [{"session_id": "s", "kind": "PAGE_VIEW"}]}),
+            &[],
+        )
+        .await;
     let m = get("/metrics").await.unwrap().text().await.unwrap();
     for needle in [
         "api_http_requests_total",
@@ -101,7 +100,7 @@ async fn edges_probes_openapi_and_body_limits() {
     // request after it could race that close.
     let big =
         json!({"events": [{"session_id": "s", "kind": "SEARCH", "query": "x".repeat(300 * 1024)}]});
-    let r = send(&s, reqwest::Method::POST, "/v1/activity", Some(big), &[]).await;
+    let r = s.post("/v1/activity", big, &[]).await;
     assert_eq!(r.0, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.2["content-type"], "application/problem+json");
     assert_eq!(r.2["x-frame-options"], "DENY");

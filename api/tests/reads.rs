@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Stack, assert_problem, send};
-use reqwest::{Method, StatusCode};
+use common::{Reply, Stack, assert_problem};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Executor;
 
@@ -82,20 +82,9 @@ async fn seed_redis(prefix: &str) {
         .unwrap();
 }
 
-async fn get(
-    s: &Stack,
-    path: &str,
-    user: &str,
-    roles: &str,
-) -> (StatusCode, serde_json::Value, reqwest::header::HeaderMap) {
-    send(
-        s,
-        Method::GET,
-        path,
-        None,
-        &[("x-dev-user", user), ("x-dev-roles", roles)],
-    )
-    .await
+async fn get(s: &Stack, path: &str, user: &str, roles: &str) -> Reply {
+    s.get(path, &[("x-dev-user", user), ("x-dev-roles", roles)])
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +147,7 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
     );
 
     // Stock: Redis first, MySQL when Redis lacks the SKU; anonymous callers allowed.
-    let hot = send(&s, Method::GET, "/v1/stock/S-REDIS", None, &[]).await;
+    let hot = s.get("/v1/stock/S-REDIS", &[]).await;
     assert_eq!(hot.0, StatusCode::OK, "{}", hot.1);
     assert_eq!(
         hot.1,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic, send};
+use common::{Stack, WAIT, assert_headers, assert_problem, event_id, read_topic};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use techpotli_schemas::types::*;
@@ -25,14 +25,9 @@ async fn activity_batches_and_signed_payment_webhooks() {
         {"session_id": "sess-9", "kind": "SEARCH", "query": "potli bag", "referrer": "https://search.example/"},
     ]});
     // Under dev auth every caller is `dev-user` (anonymous callers are covered in auth.rs).
-    let ok = send(
-        &s,
-        reqwest::Method::POST,
-        "/v1/activity",
-        Some(batch),
-        &[("user-agent", "test-agent/1")],
-    )
-    .await;
+    let ok = s
+        .post("/v1/activity", batch, &[("user-agent", "test-agent/1")])
+        .await;
     assert_eq!(ok.0, StatusCode::ACCEPTED, "{}", ok.1);
     let ids: Vec<Uuid> = ok.1["event_ids"]
         .as_array()
@@ -43,20 +38,13 @@ async fn activity_batches_and_signed_payment_webhooks() {
     assert_eq!(ids.len(), 2);
     let too_many = json!({"events": (0..501).map(|_| json!({"session_id": "s", "kind": "PAGE_VIEW"})).collect::<Vec<_>>()});
     assert_problem(
-        &send(
-            &s,
-            reqwest::Method::POST,
-            "/v1/activity",
-            Some(too_many),
-            &[],
-        )
-        .await,
+        &s.post("/v1/activity", too_many, &[]).await,
         422,
         "body.events",
     );
     let bad = json!({"events": [{"session_id": "s", "kind": "PAGE_VIEW"}, {"session_id": "s", "kind": "ADD_TO_CART"}]});
     assert_problem(
-        &send(&s, reqwest::Method::POST, "/v1/activity", Some(bad), &[]).await,
+        &s.post("/v1/activity", bad, &[]).await,
         422,
         "body.events[1].sku",
     );
@@ -69,12 +57,7 @@ async fn activity_batches_and_signed_payment_webhooks() {
     let mut got = Vec::new();
     for r in &recs {
         assert_eq!(r.key.as_deref(), Some("sess-9"));
-        got.push(
-            s.codec
-                .decode::<UserActivity>(r.payload.as_ref().unwrap())
-                .await
-                .unwrap(),
-        );
+        got.push(s.decode::<UserActivity>(r).await);
     }
     got.sort_by_key(|a| a.event_id);
     assert_headers(
@@ -185,11 +168,7 @@ async fn activity_batches_and_signed_payment_webhooks() {
     );
     assert_eq!(recs[0].key.as_deref(), Some("ord-1"));
     assert_headers(&recs[0], &event_id(&ok).to_string());
-    let got: PaymentEvent = s
-        .codec
-        .decode(recs[0].payload.as_ref().unwrap())
-        .await
-        .unwrap();
+    let got: PaymentEvent = s.decode(&recs[0]).await;
     assert_eq!(
         got,
         PaymentEvent {

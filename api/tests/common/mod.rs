@@ -204,27 +204,60 @@ pub fn assert_headers(rec: &Rec, event_id: &str) {
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Sends `body` and returns (status, JSON body, headers).
-pub async fn send(
-    s: &Stack,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut rb = s.http.request(method, s.url(path));
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
+/// What a test request got back: status, JSON body (or the text as a JSON string), headers.
+pub type Reply = (StatusCode, Value, reqwest::header::HeaderMap);
+
+impl Stack {
+    /// Sends `body` (as JSON) with `headers`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut rb = self.http.request(method, self.url(path));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status();
+        let h = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v, h)
     }
-    if let Some(b) = body {
-        rb = rb.json(&b);
+
+    pub async fn put(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        self.send(reqwest::Method::PUT, path, Some(body), headers)
+            .await
     }
-    let r = rb.send().await.unwrap();
-    let status = r.status();
-    let h = r.headers().clone();
-    let text = r.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, v, h)
+
+    pub async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body), headers)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None, headers)
+            .await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(reqwest::Method::GET, path, None, headers).await
+    }
+
+    /// The record's value, decoded through the registry (panics on a tombstone).
+    pub async fn decode<T: techpotli_schemas::AvroRecord + serde::de::DeserializeOwned>(
+        &self,
+        r: &Rec,
+    ) -> T {
+        let payload = r.payload.as_ref().expect("a value, not a tombstone");
+        self.codec.decode(payload).await.expect("decodes")
+    }
 }
 
 pub fn event_id(v: &Value) -> Uuid {
@@ -232,11 +265,7 @@ pub fn event_id(v: &Value) -> Uuid {
 }
 
 /// A problem body naming `field` with `status`.
-pub fn assert_problem(
-    got: &(StatusCode, Value, reqwest::header::HeaderMap),
-    status: u16,
-    field: &str,
-) {
+pub fn assert_problem(got: &Reply, status: u16, field: &str) {
     assert_eq!(got.0.as_u16(), status, "{}", got.1);
     assert_eq!(got.2["content-type"], "application/problem+json");
     assert_eq!(got.1["field"], field, "{}", got.1);
