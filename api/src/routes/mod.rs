@@ -1,6 +1,7 @@
-//! One module per topic the API writes (and [`reads`] for the read endpoints). Each has request types (strict serde, OpenAPI schema),
-//! a pure `to_record` mapping that validates every field and builds the Avro value, and thin
-//! handlers that produce it and answer `202` once the broker acknowledged.
+//! One module per topic the API writes (and [`reads`] for the read endpoints). Each has
+//! request types (strict serde, OpenAPI schema), a pure `to_record` mapping that validates
+//! every field and builds the Avro value, and thin handlers that produce it and answer `202`
+//! once the broker acknowledged.
 
 pub mod activity;
 pub mod carts;

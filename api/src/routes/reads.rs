@@ -12,8 +12,8 @@ use super::path_id;
 use crate::app::Shared;
 use crate::auth::Principal;
 use crate::problem::Problem;
-use crate::read::Found;
 use crate::read::views::{OrderView, StockView};
+use crate::read::{Found, ReadError};
 
 fn not_found(what: &str) -> Problem {
     Problem::new(
@@ -24,10 +24,8 @@ fn not_found(what: &str) -> Problem {
     )
 }
 
-fn unavailable<T>(state: &Shared, f: &Found<T>) -> Problem {
-    if let Found::Unavailable(e) = f {
-        tracing::error!(error = %e, "read stores unavailable");
-    }
+fn unavailable(state: &Shared, e: &ReadError) -> Problem {
+    tracing::error!(error = %e, "read stores unavailable");
     Problem::unavailable(
         "the read stores are unavailable",
         state.config.retry_after_secs,
@@ -60,7 +58,7 @@ pub async fn get_order(
     let order = match found {
         Found::Yes(o) => o,
         Found::No => return Err(not_found("order")),
-        f @ Found::Unavailable(_) => return Err(unavailable(&state, &f)),
+        Found::Unavailable(e) => return Err(unavailable(&state, &e)),
     };
     if order.user_id != p.user_id && !p.has_role(&state.config.admin_role) {
         return Err(Problem::forbidden(
@@ -83,6 +81,6 @@ pub async fn get_stock(
     match state.read.stock(&sku).await {
         Found::Yes(s) => Ok(json_with_cache(&s, "no-cache")),
         Found::No => Err(not_found("SKU")),
-        f @ Found::Unavailable(_) => Err(unavailable(&state, &f)),
+        Found::Unavailable(e) => Err(unavailable(&state, &e)),
     }
 }
