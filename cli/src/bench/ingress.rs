@@ -80,10 +80,7 @@ impl Phase {
 pub fn run(b: &IngressBench) -> anyhow::Result<()> {
     // The API's idempotency keys, deleted at the end.
     let redis_prefix = format!("bench:{}:", std::process::id());
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let server_rt = super::services_runtime()?;
     let (broker, registry, api) = server_rt.block_on(async {
         let broker = techpotli_kafka::start(techpotli_kafka::BrokerConfig::default()).await?;
         let bootstrap = broker.bootstrap();

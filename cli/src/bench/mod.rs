@@ -86,7 +86,7 @@ pub(crate) async fn delete_keys(redis_url: &str, prefix: &str) {
     }
 }
 
-/// The async runtime a benchmark runs its embedded services on.
+/// The async runtime a benchmark runs its embedded services (or the load generator) on.
 pub fn services_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
