@@ -4,6 +4,7 @@
 
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::symbol;
 
 /// The placed columns of `orders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,14 +60,6 @@ pub struct StockRow {
     pub last_change: String,
     pub event_id: String,
     pub event_time_ms: i64,
-}
-
-/// An Avro enum's symbol (`AWAITING_PAYMENT`), the form stored in the tables.
-pub fn symbol<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|j| j.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "UNKNOWN".into())
 }
 
 fn currency_ok(c: &str) -> bool {

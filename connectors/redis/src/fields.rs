@@ -3,6 +3,7 @@
 
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::symbol;
 
 /// What one record does to one hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +41,6 @@ pub fn order_key(prefix: &str, order_id: &str) -> String {
 /// key: the script's guard. Per topic, since `order:{id}` is written from two topics.
 pub fn offset_field(topic: &str, partition: i32) -> String {
     format!("_offset:{topic}:{partition}")
-}
-
-fn symbol<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|j| j.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "UNKNOWN".into())
 }
 
 fn pairs(items: &[(&str, String)]) -> Vec<(String, String)> {

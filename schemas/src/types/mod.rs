@@ -20,6 +20,15 @@ pub trait AvroRecord {
     }
 }
 
+/// An Avro enum's symbol (`AWAITING_PAYMENT`): the form the sinks store and the API shows.
+/// `UNKNOWN` for a value that does not serialise to a string.
+pub fn symbol<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "UNKNOWN".into())
+}
+
 /// Declares an Avro enum: `Unknown` first (the Avro default), then the given variants in symbol
 /// order; serde names are the UPPER_SNAKE_CASE symbols. `ALL` lists every variant in order.
 macro_rules! avro_enum {
