@@ -137,12 +137,15 @@ fn corrupt(e: String) -> ProcessError {
 }
 
 impl DueIndex {
-    fn hint(&mut self, key: &[u8], timer: &Timer) {
-        let set = match timer.kind {
+    fn hints(&mut self, kind: TimerKind) -> &mut BTreeSet<(i64, Vec<u8>)> {
+        match kind {
             TimerKind::WallClock => &mut self.wall,
             TimerKind::StreamTime => &mut self.stream,
-        };
-        set.insert((timer.at, key.to_vec()));
+        }
+    }
+
+    fn hint(&mut self, key: &[u8], timer: &Timer) {
+        self.hints(timer.kind).insert((timer.at, key.to_vec()));
     }
 
     /// Adds hints for every timer written since the last call (all timers the first time).
@@ -231,15 +234,12 @@ impl DueIndex {
             }
         }
         for (kind, at, key) in gone {
-            match kind {
-                TimerKind::WallClock => self.wall.remove(&(at, key)),
-                TimerKind::StreamTime => self.stream.remove(&(at, key)),
-            };
+            self.hints(kind).remove(&(at, key));
         }
         Ok(())
     }
 
-    /// Hints held (for tests and the metric of timer count).
+    /// Hints held (tests).
     #[cfg(test)]
     fn len(&self) -> usize {
         self.wall.len() + self.stream.len()
