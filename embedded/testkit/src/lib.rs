@@ -6,6 +6,7 @@
 //! - [`create_topic`], [`unique`]: topic setup with unique names per test.
 //! - [`example`], [`ChildProc`]: example binaries run as child processes that tests SIGKILL.
 //! - [`sink`]: the Kafka side of a sink connector's tests; [`fixtures`]: order-flow records.
+//! - [`log_to_test_output`]: the broker's and clients' tracing in a failing test's output.
 
 pub mod fixtures;
 pub mod sink;
@@ -31,6 +32,7 @@ impl TestBroker {
     }
 
     pub fn start_with(config: BrokerConfig) -> Self {
+        log_to_test_output();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -61,6 +63,18 @@ impl Drop for TestBroker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Sends tracing (`RUST_LOG`, default `info`) to the test's captured output, so a test that
+/// fails on a timeout shows what the broker's group coordinator and the clients did; the
+/// runner prints it only for failures. Idempotent: the first call in a process installs it.
+pub fn log_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// `prefix-<random>`, so tests sharing a broker never share a topic or group.

@@ -50,7 +50,8 @@ impl Group {
         }
     }
 
-    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
+    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration, reason: &str) {
+        tracing::info!(group = %self.id, state = self.state.name(), generation = self.generation, reason, "preparing to rebalance");
         if self.state == GroupState::CompletingRebalance {
             for m in self.members.values_mut() {
                 if let Some(tx) = m.sync_waiter.take() {
@@ -111,7 +112,14 @@ impl Group {
 
     /// Ends the join phase: drops members that did not rejoin, bumps the generation, answers.
     fn complete_join(&mut self, now: Instant) {
-        self.members.retain(|_, m| m.join_waiter.is_some());
+        let group = &self.id;
+        self.members.retain(|id, m| {
+            let rejoined = m.join_waiter.is_some();
+            if !rejoined {
+                tracing::info!(%group, member = %id, "member did not rejoin in time, removed");
+            }
+            rejoined
+        });
         self.rebalance_deadline = None;
         self.initial_delay_until = None;
         self.generation += 1;
@@ -134,6 +142,13 @@ impl Group {
                 .map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
+        tracing::info!(
+            group = %self.id,
+            generation = self.generation,
+            members = self.members.len(),
+            leader = ?self.leader,
+            "join phase complete, awaiting the leader's assignment"
+        );
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             let reply = self.reply_for(&id);
@@ -154,10 +169,11 @@ impl Group {
     }
 
     /// Removes a member; rebalances the rest or empties the group.
-    fn remove_member(&mut self, member_id: &str, now: Instant) {
+    fn remove_member(&mut self, member_id: &str, now: Instant, reason: &str) {
         if self.members.remove(member_id).is_none() {
             return;
         }
+        tracing::info!(group = %self.id, member = member_id, state = self.state.name(), reason, "member removed");
         if self.members.is_empty() {
             if self.state != GroupState::Empty {
                 self.generation += 1;
@@ -170,7 +186,7 @@ impl Group {
         }
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
-                self.prepare_rebalance(now, Duration::ZERO);
+                self.prepare_rebalance(now, Duration::ZERO, reason);
                 self.maybe_complete_join(now);
             }
             GroupState::PreparingRebalance => self.maybe_complete_join(now),
@@ -213,7 +229,7 @@ impl Groups {
         let group = self
             .groups
             .entry(a.group_id.clone())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(&a.group_id));
         if !group.members.is_empty() {
             let same_type = group.protocol_type.as_deref() == Some(a.protocol_type.as_str());
             let common = a.protocols.iter().any(|(n, _)| {
@@ -334,7 +350,7 @@ impl Groups {
             .expect("present")
             .join_waiter = Some(tx);
         if group.state != GroupState::PreparingRebalance {
-            group.prepare_rebalance(now, limits.initial_rebalance_delay);
+            group.prepare_rebalance(now, limits.initial_rebalance_delay, "member (re)joined");
         }
         group.maybe_complete_join(now);
         Reply::Later(rx)
@@ -390,6 +406,11 @@ impl Groups {
                         }
                     }
                     group.state = GroupState::Stable;
+                    tracing::info!(
+                        group = group_id,
+                        generation,
+                        "assignment received from the leader, stable"
+                    );
                     let ids: Vec<String> = group.members.keys().cloned().collect();
                     for id in ids {
                         let r = reply(group, &id);
@@ -456,7 +477,7 @@ impl Groups {
             None if group.members.contains_key(member_id) => member_id.to_owned(),
             None => return Err(ResponseError::UnknownMemberId),
         };
-        group.remove_member(&id, now);
+        group.remove_member(&id, now, "left the group");
         Ok(())
     }
 
@@ -475,8 +496,7 @@ impl Groups {
                 .map(|m| m.id.clone())
                 .collect();
             for id in expired {
-                tracing::info!(member = %id, "group member session expired");
-                group.remove_member(&id, now);
+                group.remove_member(&id, now, "session expired");
             }
             if group.state == GroupState::PreparingRebalance
                 && group.rebalance_deadline.is_some_and(|d| d <= now)

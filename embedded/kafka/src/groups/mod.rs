@@ -68,6 +68,8 @@ pub struct Member {
 /// One consumer group.
 #[derive(Debug)]
 pub struct Group {
+    /// The group id, for the coordinator's log lines.
+    pub id: String,
     pub state: GroupState,
     pub generation: i32,
     pub protocol_type: Option<String>,
@@ -86,8 +88,9 @@ pub struct Group {
 }
 
 impl Group {
-    fn new() -> Self {
+    fn new(id: &str) -> Self {
         Self {
+            id: id.to_owned(),
             state: GroupState::Empty,
             generation: 0,
             protocol_type: None,
@@ -189,7 +192,7 @@ impl Groups {
             }
             self.groups
                 .entry(group_id.to_owned())
-                .or_insert_with(Group::new)
+                .or_insert_with(|| Group::new(group_id))
         } else {
             self.checked_for_commit(group_id, generation, member_id, instance_id)?
         };
@@ -226,7 +229,7 @@ impl Groups {
         let group = self
             .groups
             .entry(group_id.to_owned())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(group_id));
         if generation < 0 && member_id.is_empty() {
             if group.members.is_empty() {
                 return Ok(group);
@@ -287,7 +290,7 @@ impl Groups {
     pub fn restore_offset(&mut self, group_id: &str, tp: Tp, committed: Committed) {
         self.groups
             .entry(group_id.to_owned())
-            .or_insert_with(Group::new)
+            .or_insert_with(|| Group::new(group_id))
             .offsets
             .insert(tp, committed);
     }
@@ -301,7 +304,7 @@ impl Groups {
     ) {
         self.groups
             .entry(group_id.to_owned())
-            .or_insert_with(Group::new)
+            .or_insert_with(|| Group::new(group_id))
             .pending_txn
             .entry(producer_id)
             .or_default()
