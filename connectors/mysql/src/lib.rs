@@ -7,8 +7,9 @@
 //! - [`rows`]: records → rows, pure functions (what each event means for the tables).
 //! - [`store`]: the SQL — idempotent upserts, status history, offsets — and error classes
 //!   (constraint → dead letter, connection → retry, anything else → stop).
-//! - [`sink`]: [`MySqlSink`], the [`techpotli_runtime::sink::Sink`] implementation, and the
-//!   migrator over `migrations/*.sql`.
+//! - [`sink`]: [`MySqlSink`], the [`techpotli_runtime::sink::Sink`] implementation.
+//! - [`migrate`]: the migrations over `migrations/*.sql`, under a lock so instances starting
+//!   together apply them once.
 //! - [`settings`]: `DATABASE_URL` and the topics, from the environment.
 //! - `bin/techpotli-sink-mysql.rs`: the binary.
 //!
@@ -16,13 +17,15 @@
 //! (one row per status event, unique on `event_id` and on `(order_id, sequence)`),
 //! `stock_levels`, `sink_offsets (sink, topic, partition, next_offset)`.
 
+pub mod migrate;
 pub mod rows;
 pub mod settings;
 pub mod sink;
 pub mod store;
 
+pub use migrate::MIGRATOR;
 pub use settings::Settings;
-pub use sink::{MIGRATOR, MySqlSink};
+pub use sink::MySqlSink;
 /// The topics this sink materialises (shared with the other read-model sink).
 pub use techpotli_topics::order_flow::OrderFlowTopics as Topics;
 

@@ -19,9 +19,6 @@ use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
 use crate::store::{self, WriteError, classify};
 use crate::{Topics, rows};
 
-/// The versioned migrations in `connectors/mysql/migrations/`.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 /// Connections the sink keeps: one writes, one spare for the offsets read on assignment.
 const POOL_SIZE: u32 = 2;
 /// How long to wait for a connection before the batch counts as failed (and is retried).
@@ -59,10 +56,7 @@ impl MySqlSink {
             .connect(database_url)
             .await
             .map_err(classify)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| SinkError::Fatal(format!("migrations: {e}")))?;
+        crate::migrate::run(database_url).await?;
         Ok(Self {
             pool,
             codec,

@@ -41,10 +41,12 @@ fn partitions_move_between_instances_at_the_stored_offsets() {
                 .collect()
         })
         .collect();
-    let a = start(&env, "a");
+    let a = Env::wait_ready(start(&env, "a"), Duration::from_secs(30));
     env.produce(&t.status, &chunks[0]);
     env.produce(&t.status, &chunks[1]);
-    let b = start(&env, "b");
+    // b joins mid-stream: the group rebalances (a rejoins on its next heartbeat) and b owns a
+    // share before the next chunks arrive.
+    let b = Env::wait_ready(start(&env, "b"), Duration::from_secs(30));
     for chunk in &chunks[2..4] {
         env.produce(&t.status, chunk);
         std::thread::sleep(Duration::from_millis(300));

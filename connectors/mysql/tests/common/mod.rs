@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::mysql::MySqlPool;
 use techpotli_connector_mysql::Topics;
+use techpotli_runtime::sink::SinkRunner;
 #[allow(unused_imports)]
 pub use techpotli_testkit::fixtures::{level, order, status};
 use techpotli_testkit::sink::SinkEnv;
@@ -74,6 +75,26 @@ impl Env {
     /// Waits until the sink stored the end offset of every non-empty partition.
     pub fn wait_caught_up(&self, sink: &str, timeout: Duration) {
         self.kit.wait_caught_up(timeout, || self.sink_offsets(sink));
+    }
+
+    /// Waits until `runner` owns its partitions (readiness), failing at once with the loop's
+    /// error if it died instead of leaving a later wait to time out.
+    pub fn wait_ready(runner: SinkRunner, timeout: Duration) -> SinkRunner {
+        let ready = runner.readiness();
+        let deadline = std::time::Instant::now() + timeout;
+        while !ready() {
+            assert!(
+                !runner.is_finished(),
+                "the sink loop ended before it was ready: {:?}",
+                runner.join()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sink was not ready after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runner
     }
 
     pub fn count(&self, sql: &'static str) -> i64 {
