@@ -2,21 +2,13 @@
 //! applied once. (MariaDB answers sqlx's own `GET_LOCK(name, -1)` with NULL at once, so
 //! without the connector's lock some of them die on "migration 1 is partially applied".)
 
-use sqlx::mysql::MySqlPool;
+mod common;
 
 const INSTANCES: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_apply_the_migrations_once() {
-    let db = format!("techpotli_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = MySqlPool::connect("mysql://root@127.0.0.1:3306/mysql")
-        .await
-        .expect("MariaDB at 127.0.0.1:3306 (scripts/ensure-services.sh)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let (db, url, pool) = common::create_database().await;
     let runs: Vec<_> = (0..INSTANCES)
         .map(|_| {
             let url = url.clone();
@@ -32,11 +24,11 @@ async fn instances_starting_together_apply_the_migrations_once() {
     let applied: Vec<(i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT version, success FROM {db}._sqlx_migrations ORDER BY version"
     )))
-    .fetch_all(&admin)
+    .fetch_all(&pool)
     .await
     .unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
-        .execute(&admin)
+        .execute(&pool)
         .await
         .unwrap();
     assert!(failures.is_empty(), "instances failed: {failures:?}");

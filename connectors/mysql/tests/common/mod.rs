@@ -17,6 +17,22 @@ pub use techpotli_testkit::{ChildProc, TestBroker, free_port};
 
 pub const PARTITIONS: i32 = 3;
 
+/// Creates a uniquely named database: its name, URL and a pool on it (which may drop it).
+pub async fn create_database() -> (String, String, MySqlPool) {
+    let name = format!("techpotli_test_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("mysql://root@127.0.0.1:3306/{name}");
+    let admin = MySqlPool::connect("mysql://root@127.0.0.1:3306/mysql")
+        .await
+        .expect("MariaDB at 127.0.0.1:3306 (scripts/ensure-services.sh)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let pool = MySqlPool::connect(&url).await.unwrap();
+    (name, url, pool)
+}
+
 pub struct Env {
     pub kit: SinkEnv,
     pub topics: Topics,
@@ -36,19 +52,7 @@ impl Env {
     pub fn start() -> Self {
         let topics = Topics::default();
         let kit = SinkEnv::start(&topics.all(), PARTITIONS);
-        let db_name = format!("techpotli_test_{}", uuid::Uuid::new_v4().simple());
-        let db_url = format!("mysql://root@127.0.0.1:3306/{db_name}");
-        let pool = kit.rt.block_on(async {
-            let admin = MySqlPool::connect("mysql://root@127.0.0.1:3306/mysql")
-                .await
-                .expect("MariaDB at 127.0.0.1:3306 (scripts/ensure-services.sh)");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-            MySqlPool::connect(&db_url).await.unwrap()
-        });
+        let (db_name, db_url, pool) = kit.rt.block_on(create_database());
         Self {
             kit,
             topics,
