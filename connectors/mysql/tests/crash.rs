@@ -8,8 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{ChildProc, Env, free_port, level, order, status};
-use techpotli_testkit::sink::Chunk;
+use common::{ChildProc, Env, free_port};
 
 const ORDERS: usize = 1_500;
 const SKUS: usize = 40;
@@ -58,30 +57,7 @@ fn progress(env: &Env) -> i64 {
 fn kill_9_during_a_stream_neither_duplicates_nor_loses_rows() {
     let env = Env::start();
     let t = env.topics.clone();
-    // Records are encoded up front (the registry round trips stay out of the timed feed).
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut last_reserved: BTreeMap<String, i32> = BTreeMap::new();
-    let per_chunk = ORDERS / CHUNKS;
-    for c in 0..CHUNKS {
-        let mut placed = Vec::new();
-        let mut statuses = Vec::new();
-        let mut levels = Vec::new();
-        for i in c * per_chunk..(c + 1) * per_chunk {
-            let id = format!("o{i}");
-            placed.push((id.clone(), env.encode(&t.placed, &order(&id, &["A", "B"]))));
-            for seq in 1..=3 {
-                statuses.push((id.clone(), env.encode(&t.status, &status(&id, seq))));
-            }
-            let sku = format!("S{}", i % SKUS);
-            let reserved = i as i32;
-            levels.push((
-                sku.clone(),
-                env.encode(&t.levels, &level(&sku, 1_000_000, reserved)),
-            ));
-            last_reserved.insert(sku, reserved);
-        }
-        chunks.push([placed, statuses, levels]);
-    }
+    let (chunks, last_reserved) = env.crash_feed(&t, ORDERS, CHUNKS, SKUS, &["A", "B"]);
 
     let started = Instant::now();
     let (mut sink, kills) =

@@ -7,8 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{ChildProc, Env, free_port, level, order, status};
-use techpotli_testkit::sink::Chunk;
+use common::{ChildProc, Env, free_port};
 
 const ORDERS: usize = 1_500;
 const SKUS: usize = 40;
@@ -43,26 +42,7 @@ fn progress(env: &Env) -> i64 {
 fn kill_9_during_a_stream_leaves_the_last_value_per_key() {
     let env = Env::start();
     let t = env.topics.clone();
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut last_reserved: BTreeMap<String, i32> = BTreeMap::new();
-    let per_chunk = ORDERS / CHUNKS;
-    for c in 0..CHUNKS {
-        let mut chunk: Chunk = Default::default();
-        for i in c * per_chunk..(c + 1) * per_chunk {
-            let id = format!("o{i}");
-            chunk[0].push((id.clone(), env.encode(&t.placed, &order(&id, &["A"]))));
-            for seq in 1..=3 {
-                chunk[1].push((id.clone(), env.encode(&t.status, &status(&id, seq))));
-            }
-            let sku = format!("S{}", i % SKUS);
-            chunk[2].push((
-                sku.clone(),
-                env.encode(&t.levels, &level(&sku, 1_000_000, i as i32)),
-            ));
-            last_reserved.insert(sku, i as i32);
-        }
-        chunks.push(chunk);
-    }
+    let (chunks, last_reserved) = env.crash_feed(&t, ORDERS, CHUNKS, SKUS, &["A"]);
 
     let started = Instant::now();
     let (mut sink, kills) =

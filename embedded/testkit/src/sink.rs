@@ -171,6 +171,43 @@ impl SinkEnv {
         placed_records.len() + statuses.len() + level_records.len()
     }
 
+    /// The crash tests' feed, encoded up front so registry round trips stay out of it:
+    /// `orders` orders (`o{i}`, with `lines`, then 3 statuses each) and one stock level per
+    /// order over `skus` SKUs (`reserved` = the order's index), in `chunks` even chunks.
+    /// Returns the chunks and the last `reserved` per SKU, what the sink must end with.
+    pub fn crash_feed(
+        &self,
+        topics: &OrderFlowTopics,
+        orders: usize,
+        chunks: usize,
+        skus: usize,
+        lines: &[&str],
+    ) -> (Vec<Chunk>, BTreeMap<String, i32>) {
+        use crate::fixtures::{level, order, status};
+        let mut out = Vec::new();
+        let mut last_reserved = BTreeMap::new();
+        let per_chunk = orders / chunks;
+        for c in 0..chunks {
+            let mut chunk: Chunk = Default::default();
+            for i in c * per_chunk..(c + 1) * per_chunk {
+                let id = format!("o{i}");
+                chunk[0].push((id.clone(), self.encode(&topics.placed, &order(&id, lines))));
+                for seq in 1..=3 {
+                    chunk[1].push((id.clone(), self.encode(&topics.status, &status(&id, seq))));
+                }
+                let sku = format!("S{}", i % skus);
+                let reserved = i32::try_from(i).expect("small test");
+                chunk[2].push((
+                    sku.clone(),
+                    self.encode(&topics.levels, &level(&sku, 1_000_000, reserved)),
+                ));
+                last_reserved.insert(sku, reserved);
+            }
+            out.push(chunk);
+        }
+        (out, last_reserved)
+    }
+
     /// Feeds `chunks` to `topics` while SIGKILLing the sink `kills` times at even intervals,
     /// each time only once `progress()` moved since that incarnation started (mid-stream, not
     /// during start-up), and restarting it with `spawn`. Returns the running incarnation and
