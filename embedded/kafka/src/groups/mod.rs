@@ -1,11 +1,13 @@
-//! The group coordinator (classic protocol): membership and rebalances live in `membership`,
-//! committed offsets (plain and transactional) here.
+//! The group coordinator (classic protocol): the membership requests live in `membership`,
+//! the rebalance state changes they drive in `rebalance`, committed offsets (plain and
+//! transactional) here.
 //!
 //! The broker never computes assignments: the leader's SyncGroup carries them and they are
 //! relayed as-is, exactly as Kafka does for client-side assignors.
 
 mod membership;
 mod protocol;
+mod rebalance;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
