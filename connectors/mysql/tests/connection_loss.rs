@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use common::{Env, level, status};
 use sqlx::{Connection, MySqlConnection};
-use techpotli_connector_mysql::MySqlSink;
-use techpotli_runtime::sink::{SinkConfig, SinkRunner};
-use techpotli_schemas::Codec;
+use techpotli_runtime::sink::SinkConfig;
 
 const SINK: &str = "sink-mysql-kill-conn";
 
@@ -45,15 +43,7 @@ fn a_connection_killed_mid_batch_is_retried_not_dead_lettered() {
     let env = Env::start();
     let t = env.topics.clone();
     let cfg = SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all());
-    let (url, topics, codec) = (
-        env.db_url.clone(),
-        t.clone(),
-        Codec::new(&env.registry_url()),
-    );
-    let runner = SinkRunner::spawn(cfg, async move {
-        MySqlSink::connect(&url, SINK, topics, codec).await
-    })
-    .expect("spawn");
+    let runner = env.spawn_sink(cfg);
     let (s, l) = chunk(&env, 0);
     env.produce(&t.status, &s);
     env.produce(&t.levels, &l);

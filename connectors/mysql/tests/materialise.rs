@@ -9,9 +9,7 @@ use std::time::Duration;
 use common::{Env, level, order, status};
 use rdkafka::Message;
 use rdkafka::message::Headers;
-use techpotli_connector_mysql::MySqlSink;
-use techpotli_runtime::sink::{SinkConfig, SinkRunner};
-use techpotli_schemas::Codec;
+use techpotli_runtime::sink::SinkConfig;
 
 const SINK: &str = "sink-mysql-test";
 
@@ -58,15 +56,7 @@ fn orders_history_and_stock_are_materialised_and_bad_records_dead_lettered() {
 
     let mut cfg = SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all());
     cfg.max_batch = 64;
-    let (url, topics, codec) = (
-        env.db_url.clone(),
-        t.clone(),
-        Codec::new(&env.registry_url()),
-    );
-    let runner = SinkRunner::spawn(cfg, async move {
-        MySqlSink::connect(&url, SINK, topics, codec).await
-    })
-    .expect("spawn");
+    let runner = env.spawn_sink(cfg);
     env.wait_caught_up(SINK, Duration::from_secs(60));
     let stats = runner.stop().expect("clean stop");
     assert_eq!(stats.dead_lettered, 3, "{stats:?}");
@@ -121,18 +111,8 @@ fn orders_history_and_stock_are_materialised_and_bad_records_dead_lettered() {
 fn a_restarted_sink_resumes_from_its_stored_offsets_not_from_the_group() {
     let env = Env::start();
     let t = env.topics.clone();
-    let start = |env: &Env| {
-        let cfg = SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all());
-        let (url, topics, codec) = (
-            env.db_url.clone(),
-            t.clone(),
-            Codec::new(&env.registry_url()),
-        );
-        SinkRunner::spawn(cfg, async move {
-            MySqlSink::connect(&url, SINK, topics, codec).await
-        })
-        .expect("spawn")
-    };
+    let start =
+        |env: &Env| env.spawn_sink(SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all()));
     let first: Vec<_> = (0..30)
         .map(|i| {
             (

@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Env, status};
-use techpotli_connector_mysql::MySqlSink;
 use techpotli_runtime::sink::{SinkConfig, SinkRunner};
-use techpotli_schemas::Codec;
 
 const SINK: &str = "sink-mysql-rebalance";
 const ORDERS: usize = 600;
@@ -18,11 +16,7 @@ fn start(env: &Env, instance: &str) -> SinkRunner {
     let mut cfg = SinkConfig::new(&env.broker.bootstrap, SINK, instance, &t.all());
     cfg.static_membership = false;
     cfg.max_batch = 50;
-    let (url, codec) = (env.db_url.clone(), Codec::new(&env.registry_url()));
-    SinkRunner::spawn(cfg, async move {
-        MySqlSink::connect(&url, SINK, t, codec).await
-    })
-    .expect("spawn")
+    env.spawn_sink(cfg)
 }
 
 #[test]

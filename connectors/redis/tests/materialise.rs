@@ -9,9 +9,7 @@ use std::time::Duration;
 use common::{Env, level, order, status};
 use rdkafka::Message;
 use rdkafka::message::Headers;
-use techpotli_connector_redis::RedisSink;
-use techpotli_runtime::sink::{SinkConfig, SinkRunner};
-use techpotli_schemas::Codec;
+use techpotli_runtime::sink::SinkConfig;
 
 const SINK: &str = "sink-redis-test";
 
@@ -41,15 +39,7 @@ fn stock_and_order_hashes_are_materialised_and_garbage_dead_lettered() {
 
     let mut cfg = SinkConfig::new(&env.broker.bootstrap, SINK, "i0", &t.all());
     cfg.max_batch = 50;
-    let (prefix, topics, codec) = (
-        env.prefix.clone(),
-        t.clone(),
-        Codec::new(&env.registry_url()),
-    );
-    let runner = SinkRunner::spawn(cfg, async move {
-        RedisSink::connect("redis://127.0.0.1:6379", &prefix, SINK, topics, codec).await
-    })
-    .expect("spawn");
+    let runner = env.spawn_sink(cfg);
     env.wait_caught_up(SINK, Duration::from_secs(60));
     let stats = runner.stop().expect("clean stop");
     assert_eq!(stats.dead_lettered, 1, "{stats:?}");

@@ -6,9 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Env;
-use techpotli_connector_redis::RedisSink;
-use techpotli_runtime::sink::{SinkConfig, SinkRunner};
-use techpotli_schemas::Codec;
+use techpotli_runtime::sink::SinkConfig;
 
 const ORDERS: usize = 4_000;
 
@@ -20,16 +18,8 @@ fn throughput() {
     let total = env.order_flow_backlog(&t, ORDERS);
 
     let cfg = SinkConfig::new(&env.broker.bootstrap, "bench", "i0", &t.all());
-    let (prefix, topics, codec) = (
-        env.prefix.clone(),
-        t.clone(),
-        Codec::new(&env.registry_url()),
-    );
     let started = Instant::now();
-    let runner = SinkRunner::spawn(cfg, async move {
-        RedisSink::connect("redis://127.0.0.1:6379", &prefix, "bench", topics, codec).await
-    })
-    .unwrap();
+    let runner = env.spawn_sink(cfg);
     env.wait_caught_up("bench", Duration::from_secs(600));
     let secs = started.elapsed().as_secs_f64();
     let stats = runner.stop().unwrap();

@@ -7,8 +7,10 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use sqlx::mysql::MySqlPool;
+use techpotli_connector_mysql::MySqlSink;
 use techpotli_connector_mysql::Topics;
-use techpotli_runtime::sink::SinkRunner;
+use techpotli_runtime::sink::{SinkConfig, SinkRunner};
+use techpotli_schemas::Codec;
 #[allow(unused_imports)]
 pub use techpotli_testkit::fixtures::{level, order, status};
 use techpotli_testkit::sink::SinkEnv;
@@ -79,6 +81,16 @@ impl Env {
     /// Waits until the sink stored the end offset of every non-empty partition.
     pub fn wait_caught_up(&self, sink: &str, timeout: Duration) {
         self.kit.wait_caught_up(timeout, || self.sink_offsets(sink));
+    }
+
+    /// The sink loop of `cfg` (its app id is the sink's name) over this env's database.
+    pub fn spawn_sink(&self, cfg: SinkConfig) -> SinkRunner {
+        let (url, topics) = (self.db_url.clone(), self.topics.clone());
+        let (name, codec) = (cfg.app_id.clone(), Codec::new(&self.registry_url()));
+        SinkRunner::spawn(cfg, async move {
+            MySqlSink::connect(&url, &name, topics, codec).await
+        })
+        .expect("spawn")
     }
 
     /// Waits until `runner` owns its partitions (readiness), failing at once with the loop's

@@ -7,7 +7,9 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use techpotli_connector_redis::Topics;
+use techpotli_connector_redis::{RedisSink, Topics};
+use techpotli_runtime::sink::{SinkConfig, SinkRunner};
+use techpotli_schemas::Codec;
 #[allow(unused_imports)]
 pub use techpotli_testkit::fixtures::{level, order, status};
 use techpotli_testkit::sink::SinkEnv;
@@ -64,6 +66,16 @@ impl Env {
                 ((t.to_owned(), p.parse().unwrap()), o)
             })
             .collect()
+    }
+
+    /// The sink loop of `cfg` (its app id is the sink's name) under this env's key prefix.
+    pub fn spawn_sink(&self, cfg: SinkConfig) -> SinkRunner {
+        let (prefix, topics) = (self.prefix.clone(), self.topics.clone());
+        let (name, codec) = (cfg.app_id.clone(), Codec::new(&self.registry_url()));
+        SinkRunner::spawn(cfg, async move {
+            RedisSink::connect("redis://127.0.0.1:6379", &prefix, &name, topics, codec).await
+        })
+        .expect("spawn")
     }
 
     /// Waits until the sink stored the end offset of every non-empty partition.
