@@ -4,8 +4,10 @@
 //! sqlx's migrator locks with `GET_LOCK(name, -1)` and ignores the answer. MySQL reads -1 as
 //! "wait forever"; MariaDB answers NULL at once without the lock. Two sink instances starting
 //! together then both apply migration 1, and one dies on "partially applied". So the migrator
-//! runs on a connection of its own that first takes a lock with a positive timeout and checks
-//! the answer; closing that connection releases the lock whatever happened in between.
+//! runs on a one-connection pool whose session first takes a lock with a positive timeout and
+//! checks the answer; closing the pool ends that session, which releases the lock whatever
+//! happened in between. (A pool rather than a bare connection: `Migrator::run` on
+//! `&mut MySqlConnection` makes the caller's future not `Send`.)
 
 use std::time::Duration;
 

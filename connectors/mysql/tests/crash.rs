@@ -57,7 +57,7 @@ fn progress(env: &Env) -> i64 {
 fn kill_9_during_a_stream_neither_duplicates_nor_loses_rows() {
     let env = Env::start();
     let t = env.topics.clone();
-    let (chunks, last_reserved) = env.crash_feed(&t, ORDERS, CHUNKS, SKUS, &["A", "B"]);
+    let (chunks, last_reserved) = env.order_flow_feed(&t, ORDERS, CHUNKS, SKUS, &["A", "B"]);
 
     let started = Instant::now();
     let (mut sink, kills) =

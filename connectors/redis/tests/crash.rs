@@ -42,7 +42,7 @@ fn progress(env: &Env) -> i64 {
 fn kill_9_during_a_stream_leaves_the_last_value_per_key() {
     let env = Env::start();
     let t = env.topics.clone();
-    let (chunks, last_reserved) = env.crash_feed(&t, ORDERS, CHUNKS, SKUS, &["A"]);
+    let (chunks, last_reserved) = env.order_flow_feed(&t, ORDERS, CHUNKS, SKUS, &["A"]);
 
     let started = Instant::now();
     let (mut sink, kills) =

@@ -139,43 +139,23 @@ impl SinkEnv {
         }
     }
 
-    /// Produces a backlog of `orders` orders (`o{i}`, placed + 3 statuses each) and as many
-    /// stock levels over 200 SKUs to the three order-flow topics; returns the record count.
+    /// Produces a backlog of `orders` orders (`o{i}`, two lines, placed + 3 statuses each) and
+    /// as many stock levels over 200 SKUs to the three order-flow topics
+    /// ([`Self::order_flow_feed`] in one chunk); returns the record count.
     pub fn order_flow_backlog(&self, topics: &OrderFlowTopics, orders: usize) -> usize {
-        use crate::fixtures;
-        let (placed, status, levels) = (&topics.placed, &topics.status, &topics.levels);
-        let placed_records: Vec<_> = (0..orders)
-            .map(|i| {
-                let id = format!("o{i}");
-                let v = self.encode(placed, &fixtures::order(&id, &["A", "B"]));
-                (id, v)
-            })
-            .collect();
-        let statuses: Vec<_> = (0..orders * 3)
-            .map(|i| {
-                let id = format!("o{}", i / 3);
-                let v = self.encode(status, &fixtures::status(&id, (i % 3) as i32 + 1));
-                (id, v)
-            })
-            .collect();
-        let level_records: Vec<_> = (0..orders)
-            .map(|i| {
-                let sku = format!("S{}", i % 200);
-                let v = self.encode(levels, &fixtures::level(&sku, 1000, 1));
-                (sku, v)
-            })
-            .collect();
-        self.produce(placed, &placed_records);
-        self.produce(status, &statuses);
-        self.produce(levels, &level_records);
-        placed_records.len() + statuses.len() + level_records.len()
+        let (chunks, _) = self.order_flow_feed(topics, orders, 1, 200, &["A", "B"]);
+        let [placed, statuses, levels] = &chunks[0];
+        self.produce(&topics.placed, placed);
+        self.produce(&topics.status, statuses);
+        self.produce(&topics.levels, levels);
+        placed.len() + statuses.len() + levels.len()
     }
 
-    /// The crash tests' feed, encoded up front so registry round trips stay out of it:
+    /// An order-flow feed encoded up front, so registry round trips stay out of the timed part:
     /// `orders` orders (`o{i}`, with `lines`, then 3 statuses each) and one stock level per
     /// order over `skus` SKUs (`reserved` = the order's index), in `chunks` even chunks.
     /// Returns the chunks and the last `reserved` per SKU, what the sink must end with.
-    pub fn crash_feed(
+    pub fn order_flow_feed(
         &self,
         topics: &OrderFlowTopics,
         orders: usize,

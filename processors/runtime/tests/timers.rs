@@ -122,7 +122,8 @@ fn stream_time_timers_fire_when_record_time_passes_them() {
     wait_for("4 records", Duration::from_secs(120), || {
         rt.stats().processed >= 4
     });
-    // Stream time is base + 2_300: a and b fired, c and d did not — however long the wall clock runs.
+    // Stream time is base + 2_300: a and b fired, c and d did not, however long the wall
+    // clock runs.
     let msgs = read_all(&b.bootstrap, &output, 2, Duration::from_secs(2));
     let fired = fired_per_key(&msgs);
     assert_eq!(fired.keys().collect::<Vec<_>>(), vec!["a", "b"]);
