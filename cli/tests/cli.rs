@@ -142,14 +142,10 @@ fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
         Duration::from_secs(120),
     );
     assert!(error.contains("sink-redis"), "names the sink: {error}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "dev did not exit");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = dev
+        .guard
+        .wait_timeout(Duration::from_secs(60))
+        .expect("dev did not exit");
     while let Ok(l) = rx.recv_timeout(Duration::from_secs(1)) {
         seen.push(l);
     }
@@ -312,14 +308,10 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "dev did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = dev
+        .guard
+        .wait_timeout(Duration::from_secs(30))
+        .expect("dev did not stop");
     assert!(status.success(), "dev exits 0 on SIGINT: {status:?}");
     while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
         seen.push(l);
