@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{ChildProc, Env, free_port};
+use common::{ChildProc, Env, free_port, wait_until};
 
 const ORDERS: usize = 1_500;
 const SKUS: usize = 40;
@@ -67,11 +67,7 @@ fn kill_9_during_a_stream_neither_duplicates_nor_loses_rows() {
     // A fresh incarnation: SIGTERM once it runs (before that, the default action kills it).
     sink.kill9();
     let (mut sink, admin) = spawn_sink(&env);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(&admin) {
-        assert!(Instant::now() < deadline, "sink never ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the sink ready", Duration::from_secs(30), || ready(&admin));
     sink.term();
     let exit = sink
         .wait_timeout(Duration::from_secs(30))

@@ -7,6 +7,7 @@
 //! - [`example`], [`ChildProc`]: example binaries run as child processes that tests SIGKILL.
 //! - [`sink`]: the Kafka side of a sink connector's tests; [`fixtures`]: order-flow records.
 //! - [`log_to_test_output`]: the broker's and clients' tracing in a failing test's output.
+//! - [`wait_until`]: polling for a condition with a deadline.
 
 pub mod fixtures;
 pub mod sink;
@@ -75,6 +76,18 @@ pub fn log_to_test_output() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// Polls `f` until it holds, panicking with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `prefix-<random>`, so tests sharing a broker never share a topic or group.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{
     TestBroker, assert_prefix_sums, be, create_topic, produce, producer, read_all, totals_by_key,
-    unique, wait_for,
+    unique, wait_until,
 };
 use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{
@@ -77,7 +77,7 @@ fn an_abortable_failure_is_rolled_back_rewound_and_reprocessed() {
     produce(&producer(&b.bootstrap), &input, &records);
 
     let (rt, failed) = spawn(&b, &input, &output, false);
-    wait_for("all records processed", Duration::from_secs(120), || {
+    wait_until("all records processed", Duration::from_secs(120), || {
         rt.is_finished() || rt.stats().processed >= RECORDS as u64
     });
     let stats = rt
@@ -105,7 +105,7 @@ fn a_transaction_timed_out_by_the_broker_fences_the_instance() {
         .collect();
     produce(&producer(&b.bootstrap), &input, &records);
     let (rt, _) = spawn(&b, &input, &output, true);
-    wait_for("the runtime to stop", Duration::from_secs(60), || {
+    wait_until("the runtime to stop", Duration::from_secs(60), || {
         rt.is_finished()
     });
     let err = rt

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{
     TestBroker, assert_prefix_sums, be, create_topic, produce, producer, read_all, restored_totals,
-    totals_by_key, unique, wait_for,
+    totals_by_key, unique, wait_until,
 };
 use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{Runtime, RuntimeConfig};
@@ -42,7 +42,7 @@ fn running_totals_are_exactly_once_and_restored_by_a_fresh_instance() {
     produce(&p, &input, &records);
 
     let rt = start(&b, &app, "i0", &input, &output);
-    wait_for("10k records processed", Duration::from_secs(120), || {
+    wait_until("10k records processed", Duration::from_secs(120), || {
         rt.stats().processed >= RECORDS as u64
     });
     assert!(rt.ready());
@@ -64,7 +64,7 @@ fn running_totals_are_exactly_once_and_restored_by_a_fresh_instance() {
     let rt = start(&b, &app, "i0", &input, &output);
     let more: Vec<_> = (0..KEYS).map(|k| (format!("k{k}"), be(1))).collect();
     produce(&p, &input, &more);
-    wait_for("one more record per key", Duration::from_secs(60), || {
+    wait_until("one more record per key", Duration::from_secs(60), || {
         rt.stats().processed >= KEYS as u64
     });
     rt.stop().expect("clean stop");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{
     TestBroker, assert_prefix_sums, create_topic, produce, producer, read_all, totals_by_key,
-    unique, wait_for,
+    unique, wait_until,
 };
 use rdkafka::Message;
 use rdkafka::message::Headers;
@@ -129,7 +129,7 @@ fn a_thousand_poison_records_are_dead_lettered_and_ten_thousand_good_ones_proces
         },
     )
     .expect("spawn");
-    wait_for("all records processed", Duration::from_secs(120), || {
+    wait_until("all records processed", Duration::from_secs(120), || {
         runtime.stats().processed >= records.len() as u64
     });
     let stats = runtime.stop().expect("no crash: clean stop");

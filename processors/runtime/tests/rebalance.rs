@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{
     TestBroker, assert_prefix_sums, create_topic, read_all, spawn_feeder, totals_by_key, unique,
-    wait_for,
+    wait_until,
 };
 use techpotli_runtime::demo::RunningTotal;
 use techpotli_runtime::{Runtime, RuntimeConfig};
@@ -43,10 +43,10 @@ fn scaling_one_three_one_keeps_totals_exactly_once() {
     );
 
     let a = start("a");
-    wait_for("a ready", Duration::from_secs(30), || a.ready());
+    wait_until("a ready", Duration::from_secs(30), || a.ready());
     std::thread::sleep(Duration::from_secs(2));
     let (second, third) = (start("b"), start("c"));
-    wait_for("b and c processing", Duration::from_secs(30), || {
+    wait_until("b and c processing", Duration::from_secs(30), || {
         second.stats().processed > 0 && third.stats().processed > 0
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -55,7 +55,7 @@ fn scaling_one_three_one_keeps_totals_exactly_once() {
     // b and c were static members: their partitions return to a once their sessions time out.
     feeder.join().expect("feeder");
     let others = b_stats.processed + c_stats.processed;
-    wait_for("every record processed", Duration::from_secs(90), || {
+    wait_until("every record processed", Duration::from_secs(90), || {
         a.stats().processed + others >= RECORDS as u64
     });
     let a_stats = a.stop().expect("a stops cleanly");

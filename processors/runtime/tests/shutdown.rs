@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{
     Demo, TestBroker, assert_prefix_sums, committed_total, free_port, read_all, spawn_feeder,
-    term_and_expect_clean_exit, totals_by_key, wait_committed, wait_for,
+    term_and_expect_clean_exit, totals_by_key, wait_committed, wait_until,
 };
 
 const RECORDS: usize = 20_000;
@@ -43,15 +43,15 @@ fn sigterm_mid_stream_commits_exits_zero_and_loses_nothing() {
     );
     let port = free_port();
     let mut child = demo.spawn("i0", port);
-    wait_for("/readyz", Duration::from_secs(60), || {
+    wait_until("/readyz", Duration::from_secs(60), || {
         get(port, "/readyz").0 == 200
     });
     assert_eq!(get(port, "/healthz").0, 200);
-    wait_for("some progress", Duration::from_secs(60), || {
+    wait_until("some progress", Duration::from_secs(60), || {
         committed_total(&b.bootstrap, &app, &input, PARTITIONS) > 2_000
     });
     // Statistics (lag) arrive every 5 s.
-    wait_for("lag metric", Duration::from_secs(20), || {
+    wait_until("lag metric", Duration::from_secs(20), || {
         get(port, "/metrics").1.contains("runtime_consumer_lag{")
     });
     let metrics = get(port, "/metrics").1;

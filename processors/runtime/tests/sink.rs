@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestBroker, create_topic, produce, producer, unique, wait_for};
+use common::{TestBroker, create_topic, produce, producer, unique, wait_until};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
@@ -141,7 +141,7 @@ fn the_loop_starts_at_the_sinks_offsets_retries_and_dead_letters() {
         })
     })
     .expect("spawn");
-    wait_for("all partitions applied", Duration::from_secs(60), || {
+    wait_until("all partitions applied", Duration::from_secs(60), || {
         let s = store.lock().unwrap();
         s.offsets.values().sum::<i64>() == records.len() as i64
     });
@@ -229,7 +229,7 @@ fn a_stored_offset_beyond_the_log_end_stops_the_sink_with_the_reason() {
         })
     })
     .expect("spawn");
-    wait_for("the sink gives up", Duration::from_secs(60), || {
+    wait_until("the sink gives up", Duration::from_secs(60), || {
         runner.is_finished()
     });
     let err = runner.join().expect_err("the sink fails").to_string();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{
     Demo, TestBroker, be, create_topic, free_port, produce, producer, read_all, read_all_with,
-    term_and_expect_clean_exit, unique, wait_committed, wait_for,
+    term_and_expect_clean_exit, unique, wait_committed, wait_until,
 };
 use rdkafka::Message;
 use rdkafka::producer::{BaseRecord, Producer};
@@ -47,7 +47,7 @@ fn timers_scheduled_before_kill9_fire_exactly_once_after_restart() {
     let mut child = demo.spawn("i0", port);
     // The timers come due while it restarts; wait until firing has begun (uncommitted
     // outputs appear) and kill it in the middle.
-    wait_for("firing under way", Duration::from_secs(60), || {
+    wait_until("firing under way", Duration::from_secs(60), || {
         !read_all_with(&b.bootstrap, &output, 1, Duration::ZERO, "read_uncommitted").is_empty()
     });
     child.kill9();
@@ -119,7 +119,7 @@ fn stream_time_timers_fire_when_record_time_passes_them() {
         .expect("send");
     }
     p.flush(Duration::from_secs(10)).expect("flush");
-    wait_for("4 records", Duration::from_secs(120), || {
+    wait_until("4 records", Duration::from_secs(120), || {
         rt.stats().processed >= 4
     });
     // Stream time is base + 2_300: a and b fired, c and d did not, however long the wall

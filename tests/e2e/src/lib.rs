@@ -34,6 +34,7 @@ use techpotli_schemas::types::inventory::StockAdjusted;
 use techpotli_schemas::types::orders::OrderPlaced;
 use techpotli_schemas::types::payments::PaymentEvent;
 use techpotli_schemas::{AvroRecord, Codec, CodecError};
+pub use techpotli_testkit::wait_until;
 use techpotli_testkit::{ChildProc, TestBroker, free_port};
 use techpotli_topics::names;
 
@@ -343,13 +344,4 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Polls `f` until it holds, panicking with `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

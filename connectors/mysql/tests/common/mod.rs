@@ -15,7 +15,7 @@ use techpotli_schemas::Codec;
 pub use techpotli_testkit::fixtures::{level, order, status};
 use techpotli_testkit::sink::SinkEnv;
 #[allow(unused_imports)]
-pub use techpotli_testkit::{ChildProc, TestBroker, free_port};
+pub use techpotli_testkit::{ChildProc, TestBroker, free_port, wait_until};
 
 pub const PARTITIONS: i32 = 3;
 

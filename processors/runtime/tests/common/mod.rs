@@ -12,7 +12,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 #[allow(unused_imports)]
-pub use techpotli_testkit::{ChildProc, TestBroker, example, unique};
+pub use techpotli_testkit::{ChildProc, TestBroker, example, unique, wait_until};
 
 /// A plain topic (runtime tests need no topic configs).
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
@@ -119,15 +119,6 @@ pub fn assert_prefix_sums(
                 got.iter().zip(&want).position(|(a, b)| a != b)
             );
         }
-    }
-}
-
-/// Waits until `f` holds, panicking with `what` after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -262,7 +253,7 @@ impl Demo {
 
 /// Waits until group `app` has committed `total` input offsets over `partitions`.
 pub fn wait_committed(bootstrap: &str, app: &str, input: &str, partitions: i32, total: i64) {
-    wait_for("all input committed", Duration::from_secs(180), || {
+    wait_until("all input committed", Duration::from_secs(180), || {
         committed_total(bootstrap, app, input, partitions) >= total
     });
 }
