@@ -41,6 +41,20 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --workspace --bins --examples"
 cargo build --workspace --bins --examples
 
+# The runner is cargo-nextest (a process per test, so one test's panic, environment or stray
+# thread cannot touch another), pinned and installed once into the cache; cargo test only if
+# that install fails.
+readonly NEXTEST_VERSION=0.9.151
+tools="${TECHPOTLI_CACHE:-/var/cache/techpotli}/tools"
+export PATH="$tools/bin:$PATH"
+if ! cargo nextest --version 2>/dev/null | grep -qF "cargo-nextest $NEXTEST_VERSION"; then
+    step "install cargo-nextest $NEXTEST_VERSION into $tools (once; reused by later runs)"
+    CARGO_TARGET_DIR="$tools/build" cargo install --locked --quiet --root "$tools" \
+        --version "$NEXTEST_VERSION" cargo-nextest \
+        || echo "test.sh: WARNING: installing cargo-nextest failed; falling back to cargo test" >&2
+    rm -rf "$tools/build"
+fi
+
 if command -v cargo-nextest >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace --no-fail-fast --no-tests=warn

@@ -128,7 +128,7 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "mysql://root@127.0.0.1:3306/techpotli",
+        default_value = "mysql://techpotli:techpotli@127.0.0.1:3306/techpotli",
         hide_env_values = true
     )]
     pub database_url: String,

@@ -8,18 +8,19 @@ use common::{Reply, Stack, assert_problem};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Executor;
-
-const SERVER: &str = "mysql://root@127.0.0.1:3306";
+use techpotli_testkit::mysql;
 
 /// A throwaway database with the sink's migrations applied and one order + one level seeded.
 async fn seed_mysql() -> (String, sqlx::MySqlPool) {
-    let name = format!("api_reads_{}", uuid::Uuid::new_v4().simple());
-    let server = sqlx::MySqlPool::connect(SERVER).await.unwrap();
+    let name = format!("techpotli_api_reads_{}", uuid::Uuid::new_v4().simple());
+    let server = sqlx::MySqlPool::connect(&mysql::server_url())
+        .await
+        .unwrap();
     server
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
-    let url = format!("{SERVER}/{name}");
+    let url = mysql::database_url(&name);
     let db = sqlx::MySqlPool::connect(&url).await.unwrap();
     sqlx::migrate!("../connectors/mysql/migrations")
         .run(&db)
@@ -101,7 +102,7 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
     let (db_name, server) = seed_mysql().await;
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     seed_redis(&prefix).await;
-    let database_url = format!("{SERVER}/{db_name}");
+    let database_url = mysql::database_url(&db_name);
     let (url, p) = (database_url.clone(), prefix.clone());
     let s = Stack::start(move |c| {
         c.database_url = url;
@@ -180,7 +181,7 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
     // MySQL unreachable: Redis answers what it has, the rest is 503 with Retry-After.
     let p = prefix.clone();
     let no_db = Stack::start(move |c| {
-        c.database_url = "mysql://root@127.0.0.1:1/none".into();
+        c.database_url = "mysql://techpotli:techpotli@127.0.0.1:1/none".into();
         c.db_timeout_ms = 300;
         c.read_redis_prefix = p;
     })

@@ -36,7 +36,7 @@ pub struct DevArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "mysql://root@127.0.0.1:3306/techpotli"
+        default_value = techpotli_connector_mysql::settings::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// Redis the sinks and the API will use.
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn host_port_handles_users_paths_and_plain_urls() {
         assert_eq!(
-            host_port("mysql://root@127.0.0.1:3306/techpotli").as_deref(),
+            host_port("mysql://techpotli:techpotli@127.0.0.1:3306/techpotli").as_deref(),
             Some("127.0.0.1:3306")
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use techpotli_testkit::ChildProc;
+use techpotli_testkit::{ChildProc, mysql};
 
 const BIN: &str = env!("CARGO_BIN_EXE_techpotli");
 
@@ -59,8 +59,6 @@ fn techpotli(args: &[&str], bootstrap: &str, registry: &str) -> std::process::Ou
         .expect("run techpotli")
 }
 
-const MYSQL: &str = "mysql://root@127.0.0.1:3306";
-
 /// Drops the dev run's database and Redis keys.
 struct Cleanup {
     db: String,
@@ -71,7 +69,8 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let (db, prefix) = (self.db.clone(), self.prefix.clone());
         let _ = Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .args(mysql::client_args())
+            .arg("-e")
             .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
             .status();
         let keys = Command::new("redis-cli")
@@ -102,7 +101,7 @@ fn start_dev(extra: &[&str]) -> DevRun {
     let data_dir = data.path().to_str().expect("utf-8 temp path").to_owned();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (db, prefix) = (format!("techpotli_cli_{id}"), format!("cli-{id}:"));
-    let database_url = format!("{MYSQL}/{db}");
+    let database_url = mysql::database_url(&db);
     let mut args = vec![
         "dev",
         "--data-dir",

@@ -67,7 +67,7 @@ PLANNED_SERVICES = {
 COMPOSE_ENV = {
     "KAFKA_BOOTSTRAP": "kafka:9092",
     "SCHEMA_REGISTRY_URL": "http://schema-registry:8081",
-    "DATABASE_URL": "mysql://root:techpotli@mysql:3306/techpotli",
+    "DATABASE_URL": "mysql://techpotli:techpotli@mysql:3306/techpotli",
     "REDIS_URL": "redis://redis:6379",
     "ELASTICSEARCH_URL": "http://elasticsearch:9200",
 }

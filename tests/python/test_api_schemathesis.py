@@ -22,6 +22,7 @@ import sysconfig
 import time
 import urllib.request
 import uuid
+from urllib.parse import unquote, urlsplit, urlunsplit
 from pathlib import Path
 
 import pytest
@@ -77,23 +78,35 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
         return proc.wait()
 
 
+# The server and login of `techpotli dev` and the Rust tests: DATABASE_URL's, or the project's
+# user that scripts/ensure-services.sh creates (root keeps the machine's own authentication).
+DATABASE_URL = urlsplit(
+    os.environ.get("DATABASE_URL", "mysql://techpotli:techpotli@127.0.0.1:3306/techpotli")
+)
+
+
 def mariadb(sql: str, database: str | None = None) -> None:
-    """Runs `sql` with the MariaDB client as root on 127.0.0.1 (scripts/ensure-services.sh)."""
+    """Runs `sql` with the MariaDB client as DATABASE_URL's user (scripts/ensure-services.sh)."""
     client = shutil.which("mariadb") or shutil.which("mysql")
     assert client, "the MariaDB client is not installed (scripts/ensure-services.sh installs it)"
-    args = [client, "-h", "127.0.0.1", "-P", "3306", "-u", "root"]
+    url = DATABASE_URL
+    args = [client, "-h", url.hostname or "127.0.0.1", "-P", str(url.port or 3306)]
+    if url.username:
+        args += ["-u", unquote(url.username)]
+    if url.password:
+        args.append(f"-p{unquote(url.password)}")
     subprocess.run([*args, *([database] if database else [])], input=sql.encode(), check=True)
 
 
 @pytest.fixture
 def read_model():
     """A database holding the MySQL sink's tables (its migrations, in order), dropped after."""
-    name = f"pytest_{uuid.uuid4().hex}"
+    name = f"techpotli_pytest_{uuid.uuid4().hex}"
     mariadb(f"CREATE DATABASE {name}")
     try:
         for migration in sorted(MIGRATIONS.glob("*.sql")):
             mariadb(migration.read_text(), name)
-        yield f"mysql://root@127.0.0.1:3306/{name}"
+        yield urlunsplit(DATABASE_URL._replace(path=f"/{name}"))
     finally:
         mariadb(f"DROP DATABASE IF EXISTS {name}")
 

@@ -50,7 +50,7 @@ pub struct OrdersBench {
     #[arg(long)]
     no_sinks: bool,
     /// MySQL server of the sinks (a database `techpotli_bench_<pid>` is created and dropped).
-    #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+    #[arg(long, default_value = "mysql://techpotli:techpotli@127.0.0.1:3306")]
     mysql: String,
     /// Redis of the sinks and the API (keys under `bench:<pid>:`, deleted afterwards).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]

@@ -2,12 +2,12 @@
 //!
 //! | variable | default |
 //! |---|---|
-//! | `DATABASE_URL` | `mysql://root@127.0.0.1:3306/techpotli` |
+//! | `DATABASE_URL` | `mysql://techpotli:techpotli@127.0.0.1:3306/techpotli` |
 
 use serde::{Deserialize, Serialize};
 
 /// Default database: the local MariaDB of dev and CI.
-pub const DEFAULT_DATABASE_URL: &str = "mysql://root@127.0.0.1:3306/techpotli";
+pub const DEFAULT_DATABASE_URL: &str = "mysql://techpotli:techpotli@127.0.0.1:3306/techpotli";
 
 /// Settings read from the environment (or `TECHPOTLI_CONFIG_FILE`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,8 +8,10 @@
 //! - [`sink`]: the Kafka side of a sink connector's tests; [`fixtures`]: order-flow records.
 //! - [`log_to_test_output`]: the broker's and clients' tracing in a failing test's output.
 //! - [`wait_until`]: polling for a condition with a deadline.
+//! - [`mysql`]: the MariaDB server and login the tests use (`DATABASE_URL`).
 
 pub mod fixtures;
+pub mod mysql;
 pub mod sink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -10,12 +10,12 @@ use techpotli_connector_mysql as mysql;
 use techpotli_connector_redis as redis_sink;
 use techpotli_runtime::sink::{SinkConfig, SinkRunner};
 use techpotli_schemas::Codec;
+use techpotli_testkit::mysql as mysql_server;
 
 use crate::Stack;
 
 /// Redis for the tests (the machine's server).
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-const MYSQL: &str = "mysql://root@127.0.0.1:3306";
 
 /// Running sinks and where they write.
 pub struct Sinks {
@@ -44,7 +44,7 @@ impl Sinks {
     pub fn targets_only() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         Self {
-            database_url: format!("{MYSQL}/techpotli_e2e_{id}"),
+            database_url: mysql_server::database_url(&format!("techpotli_e2e_{id}")),
             redis_prefix: format!("e2e-{id}:"),
             runners: Vec::new(),
             rt: tokio::runtime::Builder::new_current_thread()
@@ -153,7 +153,7 @@ impl Drop for Sinks {
         let (db, prefix) = (self.database_url.clone(), self.redis_prefix.clone());
         self.rt.block_on(async move {
             let name = db.rsplit('/').next().unwrap_or_default().to_owned();
-            if let Ok(pool) = sqlx::MySqlPool::connect(MYSQL).await {
+            if let Ok(pool) = sqlx::MySqlPool::connect(&mysql_server::server_url()).await {
                 // The name is ours (`techpotli_e2e_<uuid>`), not input.
                 let drop = format!("DROP DATABASE IF EXISTS `{name}`");
                 let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;

@@ -15,15 +15,15 @@ use techpotli_schemas::Codec;
 pub use techpotli_testkit::fixtures::{level, order, status};
 use techpotli_testkit::sink::SinkEnv;
 #[allow(unused_imports)]
-pub use techpotli_testkit::{ChildProc, TestBroker, free_port, wait_until};
+pub use techpotli_testkit::{ChildProc, TestBroker, free_port, mysql, wait_until};
 
 pub const PARTITIONS: i32 = 3;
 
 /// Creates a uniquely named database: its name, URL and a pool on it (which may drop it).
 pub async fn create_database() -> (String, String, MySqlPool) {
     let name = format!("techpotli_test_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("mysql://root@127.0.0.1:3306/{name}");
-    let admin = MySqlPool::connect("mysql://root@127.0.0.1:3306/mysql")
+    let url = mysql::database_url(&name);
+    let admin = MySqlPool::connect(&mysql::server_url())
         .await
         .expect("MariaDB at 127.0.0.1:3306 (scripts/ensure-services.sh)");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
