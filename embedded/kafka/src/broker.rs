@@ -48,7 +48,7 @@ impl Broker {
         }
     }
 
-    /// Retention, compaction and coordinator timers; run periodically.
+    /// Compaction and coordinator timers; run on the maintenance tick.
     pub fn maintain(&self) {
         let now = Instant::now();
         let mut cluster = self.cluster.lock();
@@ -63,11 +63,19 @@ impl Broker {
                 tracing::error!(error = %e, "failed to persist abort markers");
             }
         }
-        crate::log::cleaner::run(&mut cluster, self.store.as_ref(), now_ms());
+        crate::log::cleaner::compact_all(&mut cluster, self.store.as_ref(), now_ms());
         drop(groups);
         drop(cluster);
         if !written.is_empty() {
             self.data_ready.notify_waiters();
         }
+    }
+
+    /// Kafka's retention check: expired whole segments go (every
+    /// `retention_check_interval`, Kafka's `log.retention.check.interval.ms`).
+    pub fn check_retention(&self) {
+        let mut cluster = self.cluster.lock();
+        let moved = crate::log::cleaner::retain_all(&mut cluster, self.store.as_ref(), now_ms());
+        tracing::debug!(partitions = moved, "retention check");
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::log::config::{ConfigError, TopicConfig};
 use crate::log::partition::PartitionLog;
+use crate::log::segment::AppendAt;
 use crate::txn::TxnMeta;
 
 /// Kafka's limit on topic name length.
@@ -95,6 +96,12 @@ impl Cluster {
             .get_mut(topic)?
             .partitions
             .get_mut(usize::try_from(partition).ok()?)
+    }
+
+    /// The clock and the topic's settings for an append to `topic` at `now_ms`.
+    pub fn append_at(&self, topic: &str, now_ms: i64) -> AppendAt {
+        let config = self.topics.get(topic).map(|t| &t.config);
+        AppendAt::of(config.unwrap_or(&TopicConfig::default()), now_ms)
     }
 
     /// Creates a topic after validating every argument; nothing changes on error.

@@ -36,8 +36,11 @@ pub struct BrokerConfig {
     /// Kafka's `socket.request.max.bytes`: a larger frame closes the connection.
     pub max_frame_bytes: usize,
     pub group_limits: GroupLimits,
-    /// How often retention, compaction and expiry run.
+    /// How often compaction, transaction expiry and group timers run.
     pub maintenance_interval: Duration,
+    /// How often time and size retention delete expired segments (Kafka's
+    /// `log.retention.check.interval.ms`, 5 minutes).
+    pub retention_check_interval: Duration,
     /// Serve Prometheus metrics here when set.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -60,6 +63,7 @@ impl Default for BrokerConfig {
                 initial_rebalance_delay: Duration::ZERO,
             },
             maintenance_interval: Duration::from_millis(200),
+            retention_check_interval: Duration::from_mins(5),
             metrics_listen: None,
         }
     }

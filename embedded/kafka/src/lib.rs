@@ -87,7 +87,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<BrokerHandle> {
         }
         None => (Cluster::default(), Groups::new(config.group_limits), None),
     };
-    let interval = config.maintenance_interval;
+    let (interval, retention_interval) =
+        (config.maintenance_interval, config.retention_check_interval);
     let broker = Arc::new(Broker::new(
         config,
         (host, i32::from(addr.port())),
@@ -102,10 +103,16 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<BrokerHandle> {
         let mut stop_rx = stop_rx;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
+            // Like Kafka, the first retention check comes one interval after start.
+            let mut retention = tokio::time::interval_at(
+                tokio::time::Instant::now() + retention_interval,
+                retention_interval,
+            );
             loop {
                 tokio::select! {
                     _ = stop_rx.changed() => break,
                     _ = tick.tick() => broker.maintain(),
+                    _ = retention.tick() => broker.check_retention(),
                 }
             }
         })

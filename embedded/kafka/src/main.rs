@@ -40,6 +40,9 @@ struct Args {
     /// Refuse to create topics implicitly (Kafka's auto.create.topics.enable=false).
     #[arg(long, env = "TECHPOTLI_BROKER_NO_AUTO_CREATE")]
     no_auto_create: bool,
+    /// How often expired segments are deleted (Kafka's log.retention.check.interval.ms).
+    #[arg(long, env = "TECHPOTLI_BROKER_LOG_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    log_retention_check_interval_ms: u64,
 }
 
 fn init_logging() {
@@ -82,6 +85,9 @@ async fn main() -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         default_partitions: args.default_partitions,
         auto_create_topics: !args.no_auto_create,
+        retention_check_interval: std::time::Duration::from_millis(
+            args.log_retention_check_interval_ms,
+        ),
         ..BrokerConfig::default()
     };
     let handle = techpotli_kafka::start(config).await?;

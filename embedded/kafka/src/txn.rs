@@ -91,8 +91,9 @@ fn complete(
     };
     let mut written = Vec::new();
     for (topic, p) in partitions {
+        let at = cluster.append_at(&topic, now_ms);
         if let Some(log) = cluster.partition_mut(&topic, p) {
-            written.push((topic, p, log.append_marker(pid, epoch, marker, now_ms)));
+            written.push((topic, p, log.append_marker(pid, epoch, marker, at)));
         }
     }
     for g in group_ids {

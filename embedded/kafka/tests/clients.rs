@@ -1,5 +1,5 @@
 //! Conformance with librdkafka (the rdkafka crate): produce/consume, groups with a crashing
-//! member, transaction timeout, compaction and retention.
+//! member, transaction timeout and compaction (retention: `retention.rs`).
 
 mod common;
 
@@ -255,53 +255,4 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
         "one record per live key, tombstone gone: {got:?}"
     );
     assert_eq!(got, latest);
-}
-
-#[test]
-fn retention_bytes_advances_the_log_start() {
-    let b = TestBroker::start();
-    let topic = unique("retain");
-    create_topic(&b.bootstrap, &topic, 1, &[("retention.bytes", "1000")]);
-    let p = producer(&b.bootstrap, &[]);
-    block_on(async {
-        for i in 0..50 {
-            let value = format!("{i:0>200}");
-            p.send(
-                FutureRecord::<str, str>::to(&topic).payload(&value),
-                Timeout::Never,
-            )
-            .await
-            .unwrap();
-        }
-    });
-    let c = consumer(&b.bootstrap, &unique("g"), &[]);
-    // Retention runs on the broker's maintenance tick (every 200 ms): wait until the log start
-    // has moved and then held still across several ticks (bounded).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = (-1, -1);
-    let mut steady = 0;
-    let (low, high) = loop {
-        let marks = c
-            .fetch_watermarks(&topic, 0, Duration::from_secs(5))
-            .unwrap();
-        steady = if marks == last && marks.0 > 0 {
-            steady + 1
-        } else {
-            0
-        };
-        last = marks;
-        if steady >= 3 || Instant::now() > deadline {
-            break marks;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    assert_eq!(high, 50);
-    assert!(
-        low > 0 && low < 50,
-        "log start advanced but kept the newest data: {low}"
-    );
-    c.subscribe(&[&topic]).unwrap();
-    let msgs = drain_until_quiet(&c, Duration::from_secs(2), Duration::from_secs(20));
-    assert_eq!(msgs.first().map(rdkafka::Message::offset), Some(low));
-    assert_eq!(msgs.len() as i64, high - low);
 }

@@ -41,7 +41,7 @@ fn produce_partition(
         .get(topic)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     let max_bytes = t.config.max_message_bytes();
-    let log_append_time = t.config.log_append_time().then(now_ms);
+    let at = cluster.append_at(topic, now_ms());
     let log = cluster
         .partition(topic, partition)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
@@ -75,7 +75,7 @@ fn produce_partition(
         .expect("checked above");
     let mut first = None;
     for b in &batches {
-        let (appended, placed) = log.append(b, log_append_time)?;
+        let (appended, placed) = log.append(b, at)?;
         first.get_or_insert(appended.base_offset);
         if let Some(placed) = placed {
             written.push((topic.to_owned(), partition, placed));

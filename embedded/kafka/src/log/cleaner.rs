@@ -1,4 +1,5 @@
-//! Retention (delete policy) and compaction (compact policy), run by the maintenance timer.
+//! Retention (delete policy: whole segments, at the retention check) and compaction (compact
+//! policy, on the maintenance tick).
 //!
 //! Compaction keeps the latest record per key below the last stable offset, drops aborted
 //! transactional records and, after `delete.retention.ms`, tombstones. Surviving records keep
@@ -15,47 +16,41 @@ use crate::log::config::TopicConfig;
 use crate::log::partition::PartitionLog;
 use crate::storage::Store;
 
-pub fn run(cluster: &mut Cluster, store: Option<&Store>, now_ms: i64) {
+/// Compaction of every compacted topic; runs on the maintenance tick.
+pub fn compact_all(cluster: &mut Cluster, store: Option<&Store>, now_ms: i64) {
     for (name, topic) in &mut cluster.topics {
+        if !topic.config.compact() {
+            continue;
+        }
         let config = topic.config.clone();
         for (p, log) in topic.partitions.iter_mut().enumerate() {
-            if config.delete_policy() {
-                retain(name, p as i32, log, &config, store, now_ms);
-            }
-            if config.compact() {
-                compact(name, p as i32, log, &config, store, now_ms);
-            }
+            compact(name, p as i32, log, &config, store, now_ms);
         }
     }
 }
 
-fn retain(
-    topic: &str,
-    p: i32,
-    log: &mut PartitionLog,
-    config: &TopicConfig,
-    store: Option<&Store>,
-    now_ms: i64,
-) {
-    let mut new_start = log.log_start();
-    let retention_ms = config.retention_ms();
-    let retention_bytes = config.retention_bytes();
-    let mut size = log.size_bytes() as i64;
-    for b in log.batches() {
-        let expired = retention_ms >= 0 && b.max_timestamp < now_ms - retention_ms;
-        let oversize = retention_bytes >= 0 && size > retention_bytes;
-        if !(expired || oversize) {
-            break;
+/// Kafka's retention check (`log.retention.check.interval.ms`): deletes the expired whole
+/// segments of every topic with the delete policy. Returns how many partitions moved their
+/// log start.
+pub fn retain_all(cluster: &mut Cluster, store: Option<&Store>, now_ms: i64) -> usize {
+    let mut moved = 0;
+    for (name, topic) in &mut cluster.topics {
+        if !topic.config.delete_policy() {
+            continue;
         }
-        size -= b.size() as i64;
-        new_start = b.next_offset();
-    }
-    if new_start > log.log_start() {
-        log.truncate_front(new_start);
-        if let Some(store) = store {
-            store.truncate_front(topic, p, log.log_start());
+        for (p, log) in topic.partitions.iter_mut().enumerate() {
+            let Some(new_start) = log.retention_start(&topic.config, now_ms) else {
+                continue;
+            };
+            log.truncate_front(new_start);
+            moved += 1;
+            tracing::debug!(topic = %name, partition = p, log_start = log.log_start(), "retention deleted segments");
+            if let Some(store) = store {
+                store.truncate_front(name, p as i32, log.log_start());
+            }
         }
     }
+    moved
 }
 
 fn compact(

@@ -167,6 +167,9 @@ impl TopicConfig {
     pub fn segment_bytes(&self) -> u64 {
         self.int("segment.bytes") as u64
     }
+    pub fn segment_ms(&self) -> i64 {
+        self.int("segment.ms")
+    }
     /// Share of the cleanable bytes that must be new before compaction runs again.
     pub fn min_cleanable_dirty_ratio(&self) -> f64 {
         self.get("min.cleanable.dirty.ratio")

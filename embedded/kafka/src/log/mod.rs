@@ -3,3 +3,4 @@
 pub mod cleaner;
 pub mod config;
 pub mod partition;
+pub mod segment;

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
 use crate::batch::{self, Batch, Marker};
+use crate::log::config::TopicConfig;
+use crate::log::segment::{AppendAt, Roll, SegmentIndex};
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka: 5).
 const PRODUCER_BATCH_WINDOW: usize = 5;
@@ -58,6 +60,8 @@ pub struct PartitionLog {
     aborted: Vec<AbortedTxn>,
     /// Compaction has already processed everything below this offset.
     cleaned_upto: i64,
+    /// The unit retention deletes.
+    segments: SegmentIndex,
 }
 
 impl PartitionLog {
@@ -142,7 +146,7 @@ impl PartitionLog {
     pub fn append(
         &mut self,
         b: &Batch,
-        log_append_time: Option<i64>,
+        at: AppendAt,
     ) -> Result<(Appended, Option<Batch>), ResponseError> {
         if b.has_producer()
             && let Some(off) = self.check_sequence(b)?
@@ -155,8 +159,8 @@ impl PartitionLog {
                 None,
             ));
         }
-        let placed = b.assign(self.high_watermark, log_append_time);
-        self.push(placed.clone());
+        let placed = b.assign(self.high_watermark, at.log_append_time.then_some(at.now_ms));
+        self.push(placed.clone(), at.now_ms, at.roll);
         Ok((
             Appended {
                 base_offset: placed.base_offset,
@@ -172,16 +176,17 @@ impl PartitionLog {
         producer_id: i64,
         epoch: i16,
         marker: Marker,
-        now_ms: i64,
+        at: AppendAt,
     ) -> Batch {
-        let placed = batch::control_batch(marker, producer_id, epoch, 0, now_ms)
+        let placed = batch::control_batch(marker, producer_id, epoch, 0, at.now_ms)
             .assign(self.high_watermark, None);
-        self.push(placed.clone());
+        self.push(placed.clone(), at.now_ms, at.roll);
         placed
     }
 
-    /// Adds an already-placed batch (append path and log recovery) and updates every index.
-    pub fn push(&mut self, b: Batch) {
+    /// Adds an already-placed batch (append path and log recovery) and updates every index;
+    /// `now_ms` is when it was written (on recovery: its segment file's mtime).
+    pub fn push(&mut self, b: Batch, now_ms: i64, roll: Roll) {
         if b.has_producer() {
             let entry = self.producers.entry(b.producer_id).or_default();
             if b.producer_epoch > entry.epoch {
@@ -216,6 +221,7 @@ impl PartitionLog {
         }
         self.high_watermark = b.next_offset();
         self.size_bytes += b.size();
+        self.segments.on_append(&b, now_ms, roll);
         self.batches.push_back(b);
     }
 
@@ -328,11 +334,9 @@ impl PartitionLog {
             self.size_bytes -= b.size();
             self.batches.pop_front();
         }
-        self.log_start = self
-            .batches
-            .front()
-            .map_or(self.high_watermark, |b| b.base_offset)
-            .max(self.log_start);
+        let first = self.batches.front().map(|b| b.base_offset);
+        self.segments.drop_before(first);
+        self.log_start = first.unwrap_or(self.high_watermark).max(self.log_start);
         let start = self.log_start;
         self.aborted.retain(|a| a.last_offset >= start);
     }
@@ -351,6 +355,19 @@ impl PartitionLog {
             self.size_bytes += b.size();
             self.batches.push_front(b);
         }
+        self.segments.recount(self.batches.iter());
+    }
+
+    /// Where the log may start after a retention check at `now_ms` under `config` (whole
+    /// segments only, none past the LSO); `None` when nothing expired.
+    pub fn retention_start(&self, config: &TopicConfig, now_ms: i64) -> Option<i64> {
+        self.segments.retention_start(
+            now_ms,
+            config.retention_ms(),
+            config.retention_bytes(),
+            self.high_watermark,
+            self.last_stable_offset(),
+        )
     }
 
     pub fn cleaned_upto(&self) -> i64 {
@@ -370,132 +387,5 @@ impl PartitionLog {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    /// A producer batch of `n` keyed records as a client would send it (base offset 0).
-    pub(crate) fn batch(pid: i64, epoch: i16, seq: i32, transactional: bool, n: i32) -> Batch {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: pid,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i64::from(i),
-                sequence: seq.wrapping_add(i),
-                timestamp: 1_000 + i64::from(i),
-                key: Some(bytes::Bytes::from(format!("k{i}"))),
-                value: Some(bytes::Bytes::from(format!("v{i}"))),
-                headers: kafka_protocol::indexmap::IndexMap::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
-        Batch::parse(buf.freeze(), true).unwrap()
-    }
-
-    #[test]
-    fn duplicates_get_their_original_offset_and_gaps_are_refused() {
-        let mut log = PartitionLog::default();
-        let first = batch(1, 0, 0, false, 3);
-        assert_eq!(log.append(&first, None).unwrap().0.base_offset, 0);
-        let (again, placed) = log.append(&first, None).unwrap();
-        assert!(again.duplicate && placed.is_none());
-        assert_eq!(again.base_offset, 0);
-        assert_eq!(log.high_watermark(), 3);
-        assert_eq!(
-            log.append(&batch(1, 0, 5, false, 1), None).unwrap_err(),
-            ResponseError::OutOfOrderSequenceNumber
-        );
-        assert_eq!(
-            log.append(&batch(1, 0, 3, false, 2), None)
-                .unwrap()
-                .0
-                .base_offset,
-            3
-        );
-        assert_eq!(
-            log.high_watermark(),
-            5,
-            "HW is last offset + 1 after multi-record batches"
-        );
-    }
-
-    #[test]
-    fn old_epochs_are_fenced_and_unknown_producers_start_anywhere() {
-        let mut log = PartitionLog::default();
-        log.append(&batch(1, 2, 0, false, 1), None).unwrap();
-        assert_eq!(
-            log.append(&batch(1, 1, 1, false, 1), None).unwrap_err(),
-            ResponseError::InvalidProducerEpoch
-        );
-        assert!(
-            log.append(&batch(7, 0, 42, false, 1), None).is_ok(),
-            "no state for producer 7"
-        );
-    }
-
-    #[test]
-    fn open_transactions_hold_the_lso_and_aborts_are_listed() {
-        let mut log = PartitionLog::default();
-        log.append(&batch(-1, -1, -1, false, 2), None).unwrap(); // offsets 0-1
-        log.append(&batch(5, 0, 0, true, 3), None).unwrap(); // 2-4, open
-        log.append(&batch(-1, -1, -1, false, 1), None).unwrap(); // 5
-        assert_eq!((log.last_stable_offset(), log.high_watermark()), (2, 6));
-        let committed = log.read(0, 1 << 20, true).unwrap();
-        assert_eq!(
-            committed.batches.len(),
-            1,
-            "read_committed stops at the LSO"
-        );
-        log.append_marker(5, 0, Marker::Abort, 0); // 6
-        assert_eq!(log.last_stable_offset(), 7);
-        let all = log.read(0, 1 << 20, true).unwrap();
-        assert_eq!(
-            all.aborted,
-            vec![AbortedTxn {
-                producer_id: 5,
-                first_offset: 2,
-                last_offset: 6
-            }]
-        );
-        assert!(
-            log.read(6, 1 << 20, true).unwrap().aborted.len() == 1,
-            "marker still in range"
-        );
-        assert!(log.read(7, 1 << 20, true).unwrap().aborted.is_empty());
-        assert_eq!(
-            log.read(8, 1 << 20, true).unwrap_err(),
-            ResponseError::OffsetOutOfRange
-        );
-    }
-
-    #[test]
-    fn fetch_inside_a_batch_returns_the_containing_batch() {
-        let mut log = PartitionLog::default();
-        log.append(&batch(-1, -1, -1, false, 100), None).unwrap();
-        let slice = log.read(50, 1, false).unwrap();
-        assert_eq!(
-            slice.batches.len(),
-            1,
-            "at least one whole batch, even over max_bytes"
-        );
-        assert_eq!(
-            Batch::parse(slice.batches[0].clone(), true)
-                .unwrap()
-                .base_offset,
-            0
-        );
-    }
-}
+#[path = "partition_tests.rs"]
+pub(crate) mod tests;

@@ -237,8 +237,9 @@ pub fn repair_markers(cluster: &mut Cluster) -> Written {
             Marker::Abort
         };
         tracing::warn!(topic = %name, partition = p, producer_id = pid, ?marker, "writing missing transaction marker");
+        let at = cluster.append_at(&name, now_ms());
         let log = cluster.partition_mut(&name, p).expect("listed above");
-        written.push((name, p, log.append_marker(pid, epoch, marker, now_ms())));
+        written.push((name, p, log.append_marker(pid, epoch, marker, at)));
     }
     written
 }
@@ -339,7 +340,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::partition::tests::batch;
+    use crate::log::partition::tests::{at0, batch};
     use std::collections::BTreeSet;
 
     fn cluster_with_open_txn(pid: i64) -> Cluster {
@@ -347,7 +348,7 @@ mod tests {
         c.create_topic("t", 1, 1, TopicConfig::default()).unwrap();
         c.partition_mut("t", 0)
             .unwrap()
-            .append(&batch(pid, 0, 0, true, 2), None)
+            .append(&batch(pid, 0, 0, true, 2), at0())
             .unwrap();
         c
     }

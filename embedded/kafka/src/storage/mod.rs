@@ -22,6 +22,7 @@ use crate::batch::Batch;
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
 use crate::groups::{GroupLimits, Groups};
+use crate::log::segment::Roll;
 use crate::txn::TxnMeta;
 
 /// Handle the broker writes through; all methods are safe to call under the broker lock.
@@ -51,7 +52,7 @@ impl Store {
                     .get(&(name.clone(), p as i32))
                     .copied()
                     .unwrap_or(0);
-                segments.recover(name, p as i32, start, log)?;
+                segments.recover(name, p as i32, start, Roll::of(&topic.config), log)?;
             }
             segments.set_roll_bytes(name, topic.config.segment_bytes());
         }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::batch::{Batch, LOG_OVERHEAD};
 use crate::config::FsyncPolicy;
 use crate::log::partition::PartitionLog;
+use crate::log::segment::Roll;
 
 /// Roll size when a topic has not said otherwise (Kafka's `log.segment.bytes` is 1 GiB;
 /// smaller here so retention frees disk sooner on a laptop).
@@ -101,12 +102,15 @@ impl Segments {
         self.roll_bytes.insert(topic.to_owned(), bytes);
     }
 
-    /// Loads a partition from disk into `log`, truncating a corrupt or torn tail.
+    /// Loads a partition from disk into `log`, truncating a corrupt or torn tail. Each batch
+    /// counts as written when its file was last modified, which is what Kafka's time retention
+    /// uses for records without a timestamp.
     pub fn recover(
         &mut self,
         topic: &str,
         partition: i32,
         log_start: i64,
+        roll: Roll,
         log: &mut PartitionLog,
     ) -> std::io::Result<()> {
         settle_swap(&self.dir(topic, partition))?;
@@ -118,6 +122,10 @@ impl Segments {
                 fs::remove_file(path)?;
                 continue;
             }
+            let written_ms = fs::metadata(path)?
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
             let data = Bytes::from(fs::read(path)?);
             let mut pos = 0usize;
             while pos < data.len() {
@@ -141,7 +149,7 @@ impl Segments {
                 };
                 pos += b.size();
                 if b.next_offset() > log_start {
-                    log.push(b);
+                    log.push(b, written_ms, roll);
                 }
             }
         }

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod wire;
+
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::BaseConsumer;
