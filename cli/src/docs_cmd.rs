@@ -182,8 +182,12 @@ pub fn render(c: &Catalogue, avsc: &dyn Fn(&str) -> Option<String>) -> anyhow::R
     let _ = writeln!(
         out,
         "\nDead-letter topics `<topic>{}` keep the original key and value bytes with error headers; state-store \
-         changelogs are named `{}` and repartition topics `{}`.",
-        c.conventions.dlq_suffix, c.conventions.changelog, c.conventions.repartition
+         changelogs are named `{}` and repartition topics `{}`; records that reach an event-time window after it \
+         closed go to `<topic>{}` with the windows they missed in headers.",
+        c.conventions.dlq_suffix,
+        c.conventions.changelog,
+        c.conventions.repartition,
+        c.conventions.late_suffix
     );
     for t in &c.topics {
         render_topic(&mut out, c, t, avsc)?;

@@ -22,6 +22,13 @@ pub struct Conventions {
     pub dlq_retention_ms: i64,
     pub changelog: String,
     pub repartition: String,
+    /// Records that reach a window after it closed go to `<input><late_suffix>`.
+    #[serde(default = "default_late_suffix")]
+    pub late_suffix: String,
+}
+
+fn default_late_suffix() -> String {
+    ".late".to_owned()
 }
 
 /// Log cleanup policy.
@@ -230,6 +237,19 @@ impl Catalogue {
             .changelog
             .replace("{app}", app)
             .replace("{store}", store)
+    }
+
+    /// Name of an app's repartition topic.
+    pub fn repartition(&self, app: &str, name: &str) -> String {
+        self.conventions
+            .repartition
+            .replace("{app}", app)
+            .replace("{name}", name)
+    }
+
+    /// Name of the topic where an input's late records go.
+    pub fn late(&self, input: &str) -> String {
+        format!("{input}{}", self.conventions.late_suffix)
     }
 }
 

@@ -3,8 +3,11 @@
 //!
 //! Settings (environment, besides the runtime's own `KAFKA_BOOTSTRAP`,
 //! `TECHPOTLI_INSTANCE_ID`, `TECHPOTLI_ADMIN_LISTEN`, …):
-//! - `TECHPOTLI_DEMO_KIND`: `running_total` (default) or `delayed_echo`;
+//! - `TECHPOTLI_DEMO_KIND`: `running_total` (default), `delayed_echo`, `table_join`,
+//!   `global_join`, `repartition_join` or `windowed_count`;
 //! - `TECHPOTLI_DEMO_APP`, `TECHPOTLI_DEMO_INPUT`, `TECHPOTLI_DEMO_OUTPUT` (required);
+//! - `TECHPOTLI_DEMO_TABLE`: the table topic of the joins;
+//! - `TECHPOTLI_DEMO_WINDOW_MS`, `TECHPOTLI_DEMO_GRACE_MS`: `windowed_count`'s windows;
 //! - `TECHPOTLI_DEMO_DELAY_US`: a pause per record (and per timer) so transactions stay open
 //!   long enough for a kill to land inside one.
 
@@ -13,8 +16,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use techpotli_runtime::config::load;
-use techpotli_runtime::demo::{DelayedEcho, RunningTotal};
-use techpotli_runtime::{Context, FiredTimer, InputRecord, ProcessError, Processor, service};
+use techpotli_runtime::demo::{DelayedEcho, JoinDemo, JoinMode, RunningTotal, WindowedCount};
+use techpotli_runtime::{
+    Context, FiredTimer, InputRecord, ProcessError, Processor, TableSpec, TableUpdate, service,
+};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +31,9 @@ struct DemoSettings {
     demo_input: String,
     demo_output: String,
     demo_delay_us: u64,
+    demo_table: String,
+    demo_window_ms: i64,
+    demo_grace_ms: i64,
 }
 
 /// A processor with a pause per record and per timer.
@@ -37,6 +45,26 @@ struct Slow<P> {
 impl<P: Processor> Processor for Slow<P> {
     fn stores(&self) -> Vec<String> {
         self.inner.stores()
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        self.inner.tables()
+    }
+
+    fn global_tables(&self) -> Vec<TableSpec> {
+        self.inner.global_tables()
+    }
+
+    fn repartitions(&self) -> Vec<String> {
+        self.inner.repartitions()
+    }
+
+    fn late_topics(&self) -> bool {
+        self.inner.late_topics()
+    }
+
+    fn on_table(&mut self, update: TableUpdate, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.inner.on_table(update, ctx)
     }
 
     fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
@@ -57,6 +85,9 @@ fn main() -> ExitCode {
         "demo_input",
         "demo_output",
         "demo_delay_us",
+        "demo_table",
+        "demo_window_ms",
+        "demo_grace_ms",
     ];
     let s = match load(&DemoSettings::default(), keys) {
         Ok(s)
@@ -93,9 +124,47 @@ fn main() -> ExitCode {
                 delay,
             })
         }),
+        kind @ ("table_join" | "global_join" | "repartition_join") => {
+            let mode = match kind {
+                "table_join" => JoinMode::Table,
+                "global_join" => JoinMode::Global,
+                _ => JoinMode::Repartition,
+            };
+            if s.demo_table.is_empty() {
+                eprintln!("demo: {kind} needs TECHPOTLI_DEMO_TABLE");
+                return ExitCode::from(2);
+            }
+            let table_topic = s.demo_table.clone();
+            service::run(&s.demo_app, &[&s.demo_input], |_| {
+                Ok(Slow {
+                    inner: JoinDemo {
+                        mode,
+                        table_topic,
+                        output,
+                    },
+                    delay,
+                })
+            })
+        }
+        "windowed_count" => {
+            let counter = match WindowedCount::new(&output, s.demo_window_ms, s.demo_grace_ms) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("demo: TECHPOTLI_DEMO_WINDOW_MS / TECHPOTLI_DEMO_GRACE_MS: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            service::run(&s.demo_app, &[&s.demo_input], |_| {
+                Ok(Slow {
+                    inner: counter,
+                    delay,
+                })
+            })
+        }
         other => {
             eprintln!(
-                "demo: setting TECHPOTLI_DEMO_KIND={other:?}: expected running_total or delayed_echo"
+                "demo: setting TECHPOTLI_DEMO_KIND={other:?}: expected running_total, delayed_echo, \
+                 table_join, global_join, repartition_join or windowed_count"
             );
             ExitCode::from(2)
         }

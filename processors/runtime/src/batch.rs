@@ -17,7 +17,8 @@ use crate::changelog::dlq_topic;
 use crate::engine::{Engine, Task, now_ms, to_input};
 use crate::metrics::{self, BatchCounts};
 use crate::processor::{
-    Context, Headers, OutputRecord, ProcessError, Processor, RecordMetadata, header,
+    Context, Headers, OutputRecord, ProcessError, Processor, RecordMetadata, TableUpdate, Tables,
+    header,
 };
 use crate::rebalance::Tp;
 use crate::store::KeyValueStore;
@@ -49,8 +50,9 @@ struct Work<'r> {
 }
 
 impl<P: Processor> Engine<P> {
-    /// One transaction over `batch` (possibly empty when only timers are due).
-    pub(crate) fn transaction(&mut self, batch: &[OwnedMessage]) -> Result<(), RuntimeError> {
+    /// One transaction over `batch` (possibly empty when only timers are due). Returns whether
+    /// it committed (`false`: aborted and rewound, to be read again).
+    pub(crate) fn transaction(&mut self, batch: &[OwnedMessage]) -> Result<bool, RuntimeError> {
         let started = Instant::now();
         match self.try_transaction(batch) {
             Ok(outcome) => {
@@ -60,8 +62,16 @@ impl<P: Processor> Engine<P> {
                         .map_err(RuntimeError::Process)?;
                     task.stores
                         .values_mut()
+                        .chain(task.tables.values_mut())
                         .for_each(KeyValueStore::clear_journal);
                 }
+                metrics::store_sizes(
+                    &self.cfg.app_id,
+                    self.tasks
+                        .values()
+                        .flat_map(|t| t.stores.values().chain(t.tables.values()))
+                        .map(|s| (s.name(), s.len())),
+                );
                 self.aborts_in_a_row = 0;
                 let dead: u64 = outcome.dead.values().sum();
                 let s = &self.shared;
@@ -85,11 +95,11 @@ impl<P: Processor> Engine<P> {
                     elapsed: started.elapsed(),
                 });
                 tracing::debug!(records = batch.len(), elapsed = ?started.elapsed(), "committed");
-                Ok(())
+                Ok(true)
             }
             Err(Failure::Abortable(e)) => {
                 tracing::warn!(error = %e, "transaction aborted; rewinding");
-                self.abort_and_rewind(batch)
+                self.abort_and_rewind(batch).map(|()| false)
             }
             Err(Failure::Retry(why)) => {
                 tracing::warn!(error = %why, "retriable processing error; aborting and retrying the batch");
@@ -97,7 +107,7 @@ impl<P: Processor> Engine<P> {
                 // Back off: 200 ms, 400 ms, … capped at 5 s.
                 let exp = self.aborts_in_a_row.min(5);
                 std::thread::sleep(Duration::from_millis(100 << exp).min(Duration::from_secs(5)));
-                Ok(())
+                Ok(false)
             }
             Err(Failure::Fatal(e)) => {
                 let _ = self
@@ -127,9 +137,17 @@ impl<P: Processor> Engine<P> {
                 cfg_app: &self.cfg.app_id,
                 producer,
                 avro: self.avro.as_ref(),
+                globals: &self.globals.stores,
                 now,
             };
-            ctx.run(task, &work, &mut out, |c| self.processor.process(record, c))?;
+            if let Some(table) = self.co_tables.table_of(&meta.topic) {
+                let update = apply_table(task, table, record.key, record.value);
+                ctx.run(task, &work, &mut out, |c| {
+                    self.processor.on_table(update, c)
+                })?;
+            } else {
+                ctx.run(task, &work, &mut out, |c| self.processor.process(record, c))?;
+            }
             if let Some(ts) = meta.timestamp {
                 timers::advance_stream_time(task.stores.get_mut(TIMERS).expect("timer store"), ts)
                     .map_err(|e| Failure::Fatal(RuntimeError::Process(e)))?;
@@ -141,7 +159,7 @@ impl<P: Processor> Engine<P> {
         for (p, task) in &self.tasks {
             for (store, topic) in &self.changelogs {
                 for (k, v) in task.stores[store].dirty() {
-                    txn::send(producer, topic, Some(*p), Some(k), v, &Vec::new())?;
+                    txn::send(producer, topic, Some(*p), Some(k), v, &Vec::new(), None)?;
                 }
             }
         }
@@ -174,6 +192,7 @@ impl<P: Processor> Engine<P> {
             cfg_app: &self.cfg.app_id,
             producer: &self.producer,
             avro: self.avro.as_ref(),
+            globals: &self.globals.stores,
             now,
         };
         let dlq_source = self.cfg.input_topics[0].clone();
@@ -221,7 +240,10 @@ impl<P: Processor> Engine<P> {
             Err(Failure::Fatal(e)) => return Err(e),
         }
         for task in self.tasks.values_mut() {
-            task.stores.values_mut().for_each(|s| s.rollback_to(0));
+            task.stores
+                .values_mut()
+                .chain(task.tables.values_mut())
+                .for_each(|s| s.rollback_to(0));
         }
         if self.aborts_in_a_row > MAX_CONSECUTIVE_ABORTS {
             return Err(RuntimeError::Config(format!(
@@ -251,6 +273,34 @@ impl<P: Processor> Engine<P> {
             }
         }
         Ok(())
+    }
+}
+
+/// Upserts (or, for a tombstone, deletes) a table record in its task's table store, journaled
+/// so an aborted transaction undoes it. (Compacted topics refuse records without a key.)
+fn apply_table(
+    task: &mut Task,
+    table: &str,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+) -> TableUpdate {
+    let store = task
+        .tables
+        .entry(table.to_owned())
+        .or_insert_with(|| KeyValueStore::new(table, BTreeMap::new()));
+    let key = key.unwrap_or_default();
+    let old = store.get_raw(&key).map(<[u8]>::to_vec);
+    match &value {
+        Some(v) => store.put_raw(key.clone(), v.clone()),
+        None => {
+            store.delete(&key);
+        }
+    }
+    TableUpdate {
+        table: table.to_owned(),
+        key,
+        old,
+        new: value,
     }
 }
 
@@ -284,6 +334,7 @@ struct Handler<'e> {
     cfg_app: &'e str,
     producer: &'e txn::TxnProducer,
     avro: Option<&'e AvroIo>,
+    globals: &'e BTreeMap<String, KeyValueStore>,
     now: i64,
 }
 
@@ -326,7 +377,13 @@ impl Handler<'_> {
         let marks: Vec<usize> = task.stores.values().map(KeyValueStore::mark).collect();
         let mut emits: Vec<OutputRecord> = Vec::new();
         let result = {
-            let mut ctx = Context::new(&mut task.stores, &mut emits, meta, self.now, self.avro);
+            let tables = Tables {
+                task: Some(&task.tables),
+                global: Some(self.globals),
+            };
+            let mut ctx = Context::new(&mut task.stores, &mut emits, meta, self.now, self.avro)
+                .with_tables(tables)
+                .with_app(self.cfg_app);
             f(&mut ctx)
         };
         match result {
@@ -335,7 +392,7 @@ impl Handler<'_> {
                 for e in &emits {
                     let headers = standard_headers(&e.headers, trace, self.cfg_app);
                     let (k, v) = (e.key.as_deref(), e.value.as_deref());
-                    txn::send(self.producer, &e.topic, None, k, v, &headers)?;
+                    txn::send(self.producer, &e.topic, None, k, v, &headers, e.timestamp)?;
                 }
                 out.emitted += emits.len() as u64;
                 Ok(false)
@@ -368,7 +425,17 @@ impl Handler<'_> {
                     &meta.headers,
                 );
                 let dlq = dlq_topic(dlq_source);
-                txn::send(self.producer, &dlq, None, work.key, work.value, &headers)?;
+                // The dead letter keeps the record's own time, so a replay is in its place.
+                let ts = meta.timestamp.filter(|_| meta.offset >= 0);
+                txn::send(
+                    self.producer,
+                    &dlq,
+                    None,
+                    work.key,
+                    work.value,
+                    &headers,
+                    ts,
+                )?;
                 *out.dead.entry(class).or_default() += 1;
                 Ok(true)
             }

@@ -4,7 +4,7 @@
 //! same transaction as the input offsets, so after a crash the committed changelog is exactly
 //! the state that matches the committed offsets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::RuntimeError;
 
 /// A store's contents: key → framed value.
-pub type StoreData = HashMap<Vec<u8>, Vec<u8>>;
+pub type StoreData = BTreeMap<Vec<u8>, Vec<u8>>;
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -28,6 +28,16 @@ pub const RESTORE_LOG_EVERY: u64 = 100_000;
 /// Name of `store`'s changelog for `app` (the catalogue's convention).
 pub fn changelog_topic(app: &str, store: &str) -> String {
     techpotli_topics::catalogue().changelog(app, store)
+}
+
+/// Name of repartition topic `name` of `app` (the catalogue's convention).
+pub fn repartition_topic(app: &str, name: &str) -> String {
+    techpotli_topics::catalogue().repartition(app, name)
+}
+
+/// Name of the topic `input`'s late records go to (the catalogue's convention).
+pub fn late_topic(input: &str) -> String {
+    techpotli_topics::catalogue().late(input)
 }
 
 /// Name of `input`'s dead-letter topic (the catalogue's convention).
@@ -51,32 +61,75 @@ pub fn partition_count(bootstrap: &str, topic: &str) -> Result<Option<i32>, Runt
         .map(|t| t.partitions().len() as i32))
 }
 
-/// Creates the changelog (compacted) and dead-letter topics when missing, with the inputs'
-/// partition count. Returns that count. An existing changelog with fewer partitions would
-/// lose state of the higher tasks, so it is an error.
-pub fn ensure_topics(
-    bootstrap: &str,
-    app: &str,
-    inputs: &[String],
-    stores: &[String],
-) -> Result<i32, RuntimeError> {
+/// What a processor reads and writes besides its outputs, for [`ensure_topics`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Topology<'a> {
+    /// Stream inputs (must exist).
+    pub inputs: &'a [String],
+    /// Co-partitioned table topics (must exist with the inputs' partition count).
+    pub tables: &'a [String],
+    /// Repartition topics (full names), created with the inputs' partition count.
+    pub repartitions: &'a [String],
+    /// State stores, each with a compacted changelog.
+    pub stores: &'a [String],
+    /// Create `<input>.late` for every input and repartition topic.
+    pub late: bool,
+}
+
+/// Creates what a processor needs when missing — changelogs (compacted), repartition topics,
+/// dead-letter topics (and late topics) of everything it consumes — with the inputs'
+/// partition count, and returns that count. A changelog with fewer partitions would lose the
+/// higher tasks' state and a table with another count is not co-partitioned: both are errors.
+pub fn ensure_topics(bootstrap: &str, app: &str, t: &Topology<'_>) -> Result<i32, RuntimeError> {
     let mut partitions = 0;
-    for t in inputs {
-        let n = partition_count(bootstrap, t)?
-            .ok_or_else(|| RuntimeError::Config(format!("input topic {t} does not exist")))?;
+    for topic in t.inputs {
+        let n = partition_count(bootstrap, topic)?
+            .ok_or_else(|| RuntimeError::Config(format!("input topic {topic} does not exist")))?;
         partitions = partitions.max(n);
     }
-    let mut wanted: Vec<(String, &str)> = stores
+    for topic in t.tables {
+        match partition_count(bootstrap, topic)? {
+            None => {
+                return Err(RuntimeError::Config(format!(
+                    "table topic {topic} does not exist"
+                )));
+            }
+            Some(n) if n != partitions => {
+                return Err(RuntimeError::Config(format!(
+                    "table topic {topic} has {n} partitions, inputs have {partitions}: not \
+                     co-partitioned (repartition the stream or use a global table)"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let consumed: Vec<&String> = t
+        .inputs
+        .iter()
+        .chain(t.tables)
+        .chain(t.repartitions)
+        .collect();
+    let mut wanted: Vec<(String, &str)> = t
+        .stores
         .iter()
         .map(|s| (changelog_topic(app, s), "compact"))
         .collect();
-    wanted.extend(inputs.iter().map(|t| (dlq_topic(t), "delete")));
+    wanted.extend(t.repartitions.iter().map(|r| (r.clone(), "delete")));
+    wanted.extend(consumed.iter().map(|c| (dlq_topic(c), "dlq")));
+    if t.late {
+        wanted.extend(
+            t.inputs
+                .iter()
+                .chain(t.repartitions)
+                .map(|c| (late_topic(c), "dlq")),
+        );
+    }
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    for (name, cleanup) in &wanted {
+    for (name, kind) in &wanted {
         match partition_count(bootstrap, name)? {
-            Some(n) if cleanup == &"compact" && n < partitions => {
+            Some(n) if *kind == "compact" && n < partitions => {
                 return Err(RuntimeError::Config(format!(
                     "changelog {name} has {n} partitions, inputs have {partitions}"
                 )));
@@ -84,16 +137,20 @@ pub fn ensure_topics(
             Some(_) => continue,
             None => {}
         }
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
         let retention = techpotli_topics::catalogue()
             .conventions
             .dlq_retention_ms
             .to_string();
-        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1))
-            .set("cleanup.policy", cleanup);
-        if *cleanup == "delete" {
-            // Dead letters are kept for the catalogue's DLQ retention, long enough to replay.
-            topic = topic.set("retention.ms", &retention);
-        }
+        topic = match *kind {
+            "compact" => topic.set("cleanup.policy", "compact"),
+            // Dead letters and late records are kept for the catalogue's DLQ retention, long
+            // enough to inspect and replay.
+            "dlq" => topic
+                .set("cleanup.policy", "delete")
+                .set("retention.ms", &retention),
+            _ => topic.set("cleanup.policy", "delete"),
+        };
         let res = futures::executor::block_on(admin.create_topics([&topic], &AdminOptions::new()))?;
         for r in res {
             match r {
@@ -101,14 +158,14 @@ pub fn ensure_topics(
                 Err((t, e)) => return Err(RuntimeError::Config(format!("creating {t}: {e}"))),
             }
         }
-        tracing::info!(topic = %name, partitions, cleanup, "created topic");
+        tracing::info!(topic = %name, partitions, kind, "created topic");
     }
     Ok(partitions)
 }
 
 /// The restore consumer's context: reaching the end of a partition is how restore knows it is
 /// done, not an error worth an ERROR log line.
-struct RestoreContext;
+pub(crate) struct RestoreContext;
 
 impl rdkafka::ClientContext for RestoreContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -132,8 +189,36 @@ pub fn restore(
     partitions: &[i32],
     timeout: Duration,
 ) -> Result<(BTreeMap<i32, StoreData>, u64), RuntimeError> {
-    let mut out: BTreeMap<i32, StoreData> =
-        partitions.iter().map(|p| (*p, StoreData::new())).collect();
+    let upto: BTreeMap<i32, Option<i64>> = partitions.iter().map(|p| (*p, None)).collect();
+    let r = restore_upto(bootstrap, topic, &upto, false, timeout)?;
+    Ok((r.data, r.records))
+}
+
+/// What [`restore_upto`] read.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub data: BTreeMap<i32, StoreData>,
+    /// Records applied.
+    pub records: u64,
+    /// Per partition, the offset after the last record seen, bound or not (absent: none).
+    pub next_offset: BTreeMap<i32, i64>,
+}
+
+/// [`restore`] with a bound per partition: records at or past `Some(offset)` are not applied
+/// (a co-partitioned table restores up to the group's committed offset; the rest is input).
+/// With `scan_past`, reading goes on to the end anyway, to learn where the last record past
+/// the bound is ([`Restored::next_offset`]).
+pub fn restore_upto(
+    bootstrap: &str,
+    topic: &str,
+    upto: &BTreeMap<i32, Option<i64>>,
+    scan_past: bool,
+    timeout: Duration,
+) -> Result<Restored, RuntimeError> {
+    let mut out = Restored {
+        data: upto.keys().map(|p| (*p, StoreData::new())).collect(),
+        ..Restored::default()
+    };
     let consumer: BaseConsumer<RestoreContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         // Never used to join or commit (partitions are assigned by hand), but librdkafka
@@ -145,19 +230,22 @@ pub fn restore(
         .create_with_context(RestoreContext)?;
     let mut tpl = TopicPartitionList::new();
     let mut pending = HashSet::new();
-    for &p in partitions {
+    for (&p, &bound) in upto {
         let (low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)?;
-        if high > low {
+        let end = match bound {
+            Some(b) if !scan_past => b.min(high),
+            _ => high,
+        };
+        if end > low {
             tpl.add_partition_offset(topic, p, Offset::Beginning)?;
             pending.insert(p);
         }
     }
     if pending.is_empty() {
-        return Ok((out, 0));
+        return Ok(out);
     }
     consumer.assign(&tpl)?;
     let deadline = Instant::now() + timeout;
-    let mut records = 0u64;
     while !pending.is_empty() {
         if Instant::now() > deadline {
             return Err(RuntimeError::Restore(format!(
@@ -171,19 +259,35 @@ pub fn restore(
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
-                records += 1;
-                if records.is_multiple_of(RESTORE_LOG_EVERY) {
-                    tracing::info!(%topic, records, pending = pending.len(), "restoring");
+                let p = m.partition();
+                if !pending.contains(&p) {
+                    continue;
                 }
-                let data = out.entry(m.partition()).or_default();
+                out.next_offset.insert(p, m.offset() + 1);
+                let bound = upto.get(&p).copied().flatten();
+                if bound.is_some_and(|b| m.offset() >= b) {
+                    if !scan_past {
+                        pending.remove(&p);
+                    }
+                    continue;
+                }
+                out.records += 1;
+                if out.records.is_multiple_of(RESTORE_LOG_EVERY) {
+                    tracing::info!(%topic, records = out.records, pending = pending.len(), "restoring");
+                }
+                let data = out.data.entry(p).or_default();
                 let key = m.key().unwrap_or_default().to_vec();
                 match m.payload() {
                     Some(v) => data.insert(key, v.to_vec()),
                     None => data.remove(&key),
                 };
+                if !scan_past && bound.is_some_and(|b| m.offset() + 1 >= b) {
+                    pending.remove(&p);
+                }
             }
         }
     }
-    tracing::info!(%topic, ?partitions, records, "restored state");
-    Ok((out, records))
+    let partitions: Vec<i32> = upto.keys().copied().collect();
+    tracing::info!(%topic, ?partitions, records = out.records, "restored state");
+    Ok(out)
 }

@@ -4,10 +4,16 @@
 //! - [`PassThrough`] forwards every record unchanged and remembers each key's last value: the
 //!   runtime benchmark's workload (a copy with state, as a real processor has);
 //! - [`DelayedEcho`] schedules a timer per key and emits when it fires, so a timer fired twice
-//!   (or never) shows up as a duplicate (or missing) output.
+//!   (or never) shows up as a duplicate (or missing) output;
+//! - [`JoinDemo`] joins a stream with a table (co-partitioned, global, or through a
+//!   repartition topic) and numbers each key's outputs, so a lost or repeated join shows;
+//! - [`WindowedCount`] counts records per key in tumbling event-time windows and emits one
+//!   final count per window and key.
 
 use crate::FiredTimer;
-use crate::processor::{Context, InputRecord, ProcessError, Processor};
+use crate::processor::{Context, InputRecord, ProcessError, Processor, TableSpec};
+use crate::window_op::WindowOp;
+use crate::windows::WindowSpec;
 
 /// The store holding the totals.
 pub const TOTALS: &str = "totals";
@@ -106,6 +112,138 @@ impl Processor for DelayedEcho {
 
     fn on_timer(&mut self, timer: FiredTimer, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         ctx.emit(&self.output, Some(&timer.key), Some(b"fired"), Vec::new());
+        Ok(())
+    }
+}
+
+/// How [`JoinDemo`] reaches its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinMode {
+    /// The table topic is co-partitioned with the input (same keys).
+    Table,
+    /// The table topic is read whole by every instance.
+    Global,
+    /// The input is keyed by something else (cart) and carries the table key (SKU) as its
+    /// value: re-keyed through repartition [`BY_SKU`] first.
+    Repartition,
+}
+
+/// The store of [`JoinDemo`]'s per-key output numbers.
+pub const COUNTS: &str = "counts";
+/// The repartition of [`JoinMode::Repartition`].
+pub const BY_SKU: &str = "by-sku";
+/// The table name [`JoinDemo`] reads.
+pub const PRICES: &str = "prices";
+
+/// Joins each input record with table [`PRICES`] (UTF-8 values) and emits, under the join key,
+/// `"<n>|<value>|<price or ->"` where `n` numbers that key's outputs from 1.
+#[derive(Debug, Clone)]
+pub struct JoinDemo {
+    pub mode: JoinMode,
+    pub table_topic: String,
+    pub output: String,
+}
+
+impl Processor for JoinDemo {
+    fn stores(&self) -> Vec<String> {
+        vec![COUNTS.to_owned()]
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        match self.mode {
+            JoinMode::Global => Vec::new(),
+            _ => vec![TableSpec::new(PRICES, &self.table_topic)],
+        }
+    }
+
+    fn global_tables(&self) -> Vec<TableSpec> {
+        match self.mode {
+            JoinMode::Global => vec![TableSpec::new(PRICES, &self.table_topic)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn repartitions(&self) -> Vec<String> {
+        match self.mode {
+            JoinMode::Repartition => vec![BY_SKU.to_owned()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record
+            .key
+            .ok_or_else(|| ProcessError::Invariant("record has no key".into()))?;
+        let value = record.value.unwrap_or_default();
+        let rekeyed = ctx.repartition_topic(BY_SKU);
+        if self.mode == JoinMode::Repartition && record.meta.topic != rekeyed {
+            // Input: cart -> sku. Re-key by SKU; the join happens where the SKU's price lives.
+            ctx.repartition(BY_SKU, &value, Some(&key));
+            return Ok(());
+        }
+        let price = ctx.table(PRICES)?.get_raw(&key).map_or_else(
+            || "-".to_owned(),
+            |p| String::from_utf8_lossy(p).into_owned(),
+        );
+        let store = ctx.store(COUNTS)?;
+        let n = store.get::<u64>(&key)?.unwrap_or(0) + 1;
+        store.put(&key, &n);
+        let out = format!("{n}|{}|{price}", String::from_utf8_lossy(&value));
+        ctx.emit(&self.output, Some(&key), Some(out.as_bytes()), Vec::new());
+        Ok(())
+    }
+}
+
+/// The store of [`WindowedCount`]'s windows.
+pub const WINDOWS: &str = "windows";
+
+/// Counts records per key in tumbling event-time windows of `window_ms` with `grace_ms` of
+/// allowed lateness; emits one final count per window and key to `output` under the key
+/// `"<key>@<window start>"` (value: the count as a big-endian `u64`). Late records go to
+/// `<input>.late`.
+#[derive(Debug, Clone)]
+pub struct WindowedCount {
+    pub output: String,
+    pub op: WindowOp,
+}
+
+impl WindowedCount {
+    pub fn new(output: &str, window_ms: i64, grace_ms: i64) -> Result<Self, String> {
+        Ok(Self {
+            output: output.to_owned(),
+            op: WindowOp::new(WINDOWS, WindowSpec::Tumbling { size_ms: window_ms })?
+                .grace(grace_ms),
+        })
+    }
+}
+
+impl Processor for WindowedCount {
+    fn stores(&self) -> Vec<String> {
+        vec![WINDOWS.to_owned()]
+    }
+
+    fn late_topics(&self) -> bool {
+        true
+    }
+
+    fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let key = record
+            .key
+            .clone()
+            .ok_or_else(|| ProcessError::Invariant("record has no key".into()))?;
+        let ts = record
+            .meta
+            .timestamp
+            .ok_or_else(|| ProcessError::Invariant("record has no timestamp".into()))?;
+        for r in self.op.add(ctx, &record, &key, ts, 1u64)? {
+            let out_key = format!("{}@{}", String::from_utf8_lossy(&r.key), r.window.start);
+            ctx.emit(
+                &self.output,
+                Some(out_key.as_bytes()),
+                Some(&r.value.to_be_bytes()),
+                Vec::new(),
+            );
+        }
         Ok(())
     }
 }

@@ -18,10 +18,12 @@ use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::producer::Producer;
 
 use crate::avro::AvroIo;
-use crate::changelog::{self, changelog_topic};
+use crate::changelog::{self, changelog_topic, repartition_topic};
+use crate::globals::GlobalTables;
 use crate::processor::{InputRecord, Processor, RecordMetadata};
 use crate::rebalance::{RebalanceEvent, RuntimeContext, Tp};
 use crate::store::KeyValueStore;
+use crate::tables::{CoTables, TaskTables};
 use crate::timers::{self, TIMERS};
 use crate::txn::TxnProducer;
 use crate::{RuntimeConfig, RuntimeError, Shared};
@@ -33,6 +35,8 @@ const IDLE_FLUSH: Duration = Duration::from_millis(2);
 /// processor's stores and the timer store.
 pub(crate) struct Task {
     pub(crate) stores: BTreeMap<String, KeyValueStore>,
+    /// Co-partitioned tables (journaled like the stores; their topics are their changelogs).
+    pub(crate) tables: TaskTables,
     /// Due-time order of the timer store's timers.
     pub(crate) due: timers::DueIndex,
 }
@@ -49,6 +53,8 @@ pub(crate) struct Engine<P: Processor> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) aborts_in_a_row: u32,
     pub(crate) avro: Option<AvroIo>,
+    pub(crate) co_tables: CoTables,
+    pub(crate) globals: GlobalTables,
 }
 
 /// Orders a batch by record timestamp across partitions while keeping each partition's own
@@ -127,7 +133,21 @@ impl<P: Processor> Engine<P> {
             )));
         }
         stores.push(TIMERS.to_owned());
-        changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &cfg.input_topics, &stores)?;
+        let tables = processor.tables();
+        let table_topics: Vec<String> = tables.iter().map(|t| t.topic.clone()).collect();
+        let repartitions: Vec<String> = processor
+            .repartitions()
+            .iter()
+            .map(|r| repartition_topic(&cfg.app_id, r))
+            .collect();
+        let topology = changelog::Topology {
+            inputs: &cfg.input_topics,
+            tables: &table_topics,
+            repartitions: &repartitions,
+            stores: &stores,
+            late: processor.late_topics(),
+        };
+        changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &topology)?;
         let avro = cfg
             .schema_registry_url
             .as_deref()
@@ -152,6 +172,13 @@ impl<P: Processor> Engine<P> {
         producer
             .init_transactions(cfg.transaction_timeout)
             .map_err(RuntimeError::Fatal)?;
+        // Before the first input record: the instance is not ready until this returns.
+        let globals = GlobalTables::bootstrap(
+            &cfg.bootstrap,
+            &cfg.app_id,
+            &processor.global_tables(),
+            Duration::from_secs(300),
+        )?;
         let mut consumer_cfg = ClientConfig::new();
         if cfg.static_membership {
             consumer_cfg.set("group.instance.id", &cfg.instance_id);
@@ -172,7 +199,13 @@ impl<P: Processor> Engine<P> {
                 cfg.session_timeout.as_millis().to_string(),
             )
             .create_with_context(RuntimeContext::new(&cfg.app_id))?;
-        let topics: Vec<&str> = cfg.input_topics.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = cfg
+            .input_topics
+            .iter()
+            .chain(&table_topics)
+            .chain(&repartitions)
+            .map(String::as_str)
+            .collect();
         consumer.subscribe(&topics)?;
         tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "runtime started");
         Ok(Self {
@@ -186,15 +219,18 @@ impl<P: Processor> Engine<P> {
             shared,
             aborts_in_a_row: 0,
             avro,
+            co_tables: CoTables::new(&tables),
+            globals,
         })
     }
 
     /// Runs until [`Shared::stop`] is set (after the current batch commits) or a fatal error.
     pub(crate) fn run(mut self) -> Result<(), RuntimeError> {
         while !self.shared.stop.load(Ordering::Relaxed) {
+            self.globals.refresh()?;
             let batch = self.poll_batch()?;
-            if !batch.is_empty() || self.timers_due()? {
-                self.transaction(&batch)?;
+            if (!batch.is_empty() || self.timers_due()?) && self.transaction(&batch)? {
+                self.co_tables.committed(&self.consumer, &batch)?;
             }
         }
         // Everything polled is committed; unsubscribing (and the close on drop) leaves the
@@ -225,7 +261,7 @@ impl<P: Processor> Engine<P> {
     /// milliseconds, not the whole interval, for its transaction (each hop of a pipeline adds
     /// this wait); under load the consumer never runs dry and batches stay large.
     fn poll_batch(&mut self) -> Result<Vec<OwnedMessage>, RuntimeError> {
-        let mut batch = Vec::new();
+        let mut batch = self.co_tables.take_released();
         let deadline = Instant::now() + self.cfg.commit_interval;
         while batch.len() < self.cfg.max_batch {
             let mut left = deadline.saturating_duration_since(Instant::now());
@@ -249,7 +285,7 @@ impl<P: Processor> Engine<P> {
                         .assigned
                         .contains(&(m.topic().to_owned(), m.partition())) =>
                 {
-                    batch.push(m);
+                    batch.extend(self.co_tables.hold(m));
                 }
                 None | Some(Ok(_)) => {}
                 Some(Err(e)) => {
@@ -276,6 +312,7 @@ impl<P: Processor> Engine<P> {
                     batch.retain(|m| assigned.contains(&(m.topic().to_owned(), m.partition())));
                     let live: HashSet<i32> = assigned.iter().map(|(_, p)| *p).collect();
                     self.tasks.retain(|p, _| live.contains(p));
+                    self.co_tables.retain_tasks(&live);
                     tracing::info!(?partitions, lost, "dropped state of revoked partitions");
                 }
                 RebalanceEvent::Assigned(partitions) => {
@@ -304,6 +341,12 @@ impl<P: Processor> Engine<P> {
         }
         let started = Instant::now();
         crate::metrics::restoring(&self.cfg.app_id, partitions.len());
+        let mut tables = self.co_tables.restore(
+            &self.consumer,
+            &self.cfg.bootstrap,
+            partitions,
+            &self.assigned,
+        )?;
         let mut tasks: BTreeMap<i32, Task> = partitions
             .iter()
             .map(|p| {
@@ -311,19 +354,21 @@ impl<P: Processor> Engine<P> {
                     *p,
                     Task {
                         stores: BTreeMap::new(),
+                        tables: tables.remove(p).unwrap_or_default(),
                         due: timers::DueIndex::default(),
                     },
                 )
             })
             .collect();
         for (store, topic) in &self.changelogs {
+            let store_started = Instant::now();
             let (mut data, records) = changelog::restore(
                 &self.cfg.bootstrap,
                 topic,
                 partitions,
                 Duration::from_secs(300),
             )?;
-            crate::metrics::restored(&self.cfg.app_id, store, records);
+            crate::metrics::restored(&self.cfg.app_id, store, records, store_started.elapsed());
             for (p, task) in &mut tasks {
                 let d = data.remove(p).unwrap_or_default();
                 task.stores

@@ -54,14 +54,18 @@ pub mod changelog;
 pub mod config;
 pub mod demo;
 mod engine;
+mod globals;
 pub mod metrics;
 pub mod processor;
 mod rebalance;
 pub mod service;
 pub mod sink;
 pub mod store;
+mod tables;
 pub mod timers;
 mod txn;
+pub mod window_op;
+pub mod windows;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,9 +76,12 @@ pub use batch::APP_HEADER;
 pub use config::RuntimeConfig;
 pub use processor::{
     Context, Headers, InputRecord, OutputRecord, ProcessError, Processor, RecordMetadata,
+    TableSpec, TableUpdate, Tables,
 };
 pub use store::{KeyValueStore, StoreCodec};
 pub use timers::{FiredTimer, Timer, TimerKind};
+pub use window_op::{Aggregate, WindowOp, WindowResult};
+pub use windows::{Window, WindowSpec};
 
 /// Why the runtime stopped. Every variant means "exit non-zero and let the supervisor start a
 /// fresh instance".

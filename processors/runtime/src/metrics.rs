@@ -24,6 +24,14 @@ pub const CONSUMER_LAG: &str = "runtime_consumer_lag";
 pub const RESTORED: &str = "runtime_restore_records_total";
 /// Partitions whose state is being restored right now (0 when ready).
 pub const RESTORING: &str = "runtime_restoring_partitions";
+/// Keys held per store (`store` label; tables and global tables included), after each commit.
+pub const STORE_KEYS: &str = "runtime_store_keys";
+/// How long the last restore of a store took (`store` label).
+pub const RESTORE_SECONDS: &str = "runtime_store_restore_seconds";
+/// Wall clock minus the window operator's watermark (`store` label): how far windows trail.
+pub const WATERMARK_LAG: &str = "runtime_window_watermark_lag_ms";
+/// Records sent to `<input>.late` by a window operator (`store`, `topic` labels).
+pub const LATE: &str = "runtime_window_late_records_total";
 
 /// The per-batch numbers, recorded once its transaction committed.
 pub(crate) struct BatchCounts<'a> {
@@ -57,9 +65,23 @@ pub(crate) fn restoring(app: &str, partitions: usize) {
     metrics::gauge!(RESTORING, "app" => app.to_owned()).set(partitions as f64);
 }
 
-pub(crate) fn restored(app: &str, store: &str, records: u64) {
+pub(crate) fn restored(app: &str, store: &str, records: u64, took: Duration) {
     metrics::counter!(RESTORED, "app" => app.to_owned(), "store" => store.to_owned())
         .increment(records);
+    metrics::gauge!(RESTORE_SECONDS, "app" => app.to_owned(), "store" => store.to_owned())
+        .set(took.as_secs_f64());
+}
+
+/// Keys held per store across the instance's tasks, after a commit.
+pub(crate) fn store_sizes<'s>(app: &str, sizes: impl Iterator<Item = (&'s str, usize)>) {
+    let mut total: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (store, n) in sizes {
+        *total.entry(store).or_default() += n;
+    }
+    for (store, n) in total {
+        metrics::gauge!(STORE_KEYS, "app" => app.to_owned(), "store" => store.to_owned())
+            .set(n as f64);
+    }
 }
 
 /// Lag of every partition a consumer fetches, from its librdkafka statistics: the end of the

@@ -45,6 +45,8 @@ pub struct OutputRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Headers,
+    /// The record's timestamp; `None`: the producer's clock at send.
+    pub timestamp: Option<i64>,
 }
 
 /// Why `process` failed. The variant decides what the runtime does, so choose it for that:
@@ -102,6 +104,35 @@ impl ProcessError {
     }
 }
 
+/// A compacted topic read as a table: its records upsert (a tombstone deletes) a read-only
+/// store that the processor looks up by `name` ([`Context::table`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: String,
+    pub topic: String,
+}
+
+impl TableSpec {
+    pub fn new(name: &str, topic: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            topic: topic.to_owned(),
+        }
+    }
+}
+
+/// A change of a co-partitioned table, as handed to [`Processor::on_table`] after the table
+/// store was updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableUpdate {
+    pub table: String,
+    pub key: Vec<u8>,
+    /// The record's value before (`None`: the key was absent).
+    pub old: Option<Vec<u8>>,
+    /// The new value (`None`: a tombstone deleted the key).
+    pub new: Option<Vec<u8>>,
+}
+
 /// A processor: domain logic over one record at a time. Implementations should keep all state
 /// in stores: the runtime re-runs records after an aborted transaction or a crash and only
 /// store state is rolled back / restored with them.
@@ -109,6 +140,47 @@ pub trait Processor: Send + 'static {
     /// Names of the state stores this processor uses (each backed by the compacted topic
     /// `<app>.<store>-changelog`). Names starting with `_` are reserved for the runtime.
     fn stores(&self) -> Vec<String>;
+
+    /// Compacted topics read as tables **co-partitioned** with the inputs (the same partition
+    /// count; partition `p` belongs to task `p`), e.g. prices by SKU beside cart lines
+    /// repartitioned by SKU. The topic is its own changelog: on assignment the runtime
+    /// rebuilds the table from the topic up to the group's committed offset, then keeps it
+    /// current in the same transactions as the inputs, so a join restarts exactly where it
+    /// committed.
+    fn tables(&self) -> Vec<TableSpec> {
+        Vec::new()
+    }
+
+    /// Compacted topics read **whole** by every instance (e.g. price rules by category,
+    /// customer profiles): bootstrapped to their end before the first input record is
+    /// processed (the instance is not ready until then) and kept current between batches.
+    /// Lookups only: updates do not call [`Processor::on_table`] and are not part of the
+    /// input transactions (as with Kafka Streams' global tables).
+    fn global_tables(&self) -> Vec<TableSpec> {
+        Vec::new()
+    }
+
+    /// Names of the repartition topics this processor re-keys records through
+    /// ([`Context::repartition`]): `<app>.<name>-repartition`, created by the runtime with the
+    /// inputs' partition count and consumed by this processor like an input, so a join on
+    /// another key stays exactly-once end to end.
+    fn repartitions(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether the runtime should create `<input>.late` for every input (window operators send
+    /// records that arrive after their window closed there).
+    fn late_topics(&self) -> bool {
+        false
+    }
+
+    /// A co-partitioned table changed (its store already holds `update.new`). Runs in the
+    /// transaction of the table record; a processor that keeps derived state (open carts that
+    /// hold a SKU) re-computes here. Default: nothing.
+    fn on_table(&mut self, update: TableUpdate, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let _ = (update, ctx);
+        Ok(())
+    }
 
     /// Handles one record.
     fn process(&mut self, record: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
@@ -129,10 +201,19 @@ pub trait Processor: Send + 'static {
 /// record's metadata, the clock and (when configured) the Avro codec.
 pub struct Context<'a> {
     stores: &'a mut BTreeMap<String, KeyValueStore>,
+    tables: Tables<'a>,
     emits: &'a mut Vec<OutputRecord>,
     meta: &'a RecordMetadata,
     now_ms: i64,
     avro: Option<&'a AvroIo>,
+    app: &'a str,
+}
+
+/// The tables a context may read: the task's co-partitioned ones and the global ones.
+#[derive(Clone, Copy, Default)]
+pub struct Tables<'a> {
+    pub task: Option<&'a BTreeMap<String, KeyValueStore>>,
+    pub global: Option<&'a BTreeMap<String, KeyValueStore>>,
 }
 
 impl<'a> Context<'a> {
@@ -145,11 +226,27 @@ impl<'a> Context<'a> {
     ) -> Self {
         Self {
             stores,
+            tables: Tables::default(),
             emits,
             meta,
             now_ms,
             avro,
+            app: "test",
         }
+    }
+
+    /// Gives the context the tables it may read (task and global).
+    #[must_use]
+    pub fn with_tables(mut self, tables: Tables<'a>) -> Self {
+        self.tables = tables;
+        self
+    }
+
+    /// Sets the application id (it names repartition topics; tests see `test`).
+    #[must_use]
+    pub fn with_app(mut self, app: &'a str) -> Self {
+        self.app = app;
+        self
     }
 
     /// A context over caller-owned stores (see [`test_stores`]) and outbox, for unit tests of
@@ -186,6 +283,41 @@ impl<'a> Context<'a> {
             .ok_or_else(|| ProcessError::State(format!("unknown store {name}")))
     }
 
+    /// Table `name` (co-partitioned: this record's partition of it; or global: all of it).
+    /// Values are the table records' bytes as produced (e.g. Confluent-framed Avro, see
+    /// [`Context::table_avro`]); read them with `get_raw`, `range`, `prefix`.
+    pub fn table(&self, name: &str) -> Result<&'a KeyValueStore, ProcessError> {
+        let (task, global) = (self.tables.task, self.tables.global);
+        task.and_then(|t| t.get(name))
+            .or_else(|| global.and_then(|g| g.get(name)))
+            .ok_or_else(|| ProcessError::State(format!("unknown table {name}")))
+    }
+
+    /// The value of `key` in table `name`, decoded as `T` through the registry.
+    pub fn table_avro<T: AvroRecord + DeserializeOwned>(
+        &self,
+        name: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, ProcessError> {
+        match self.table(name)?.get_raw(key) {
+            Some(bytes) => Ok(Some(self.avro()?.decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Re-keys a record through repartition topic `name` (declared in
+    /// [`Processor::repartitions`]): produced in this transaction, consumed again by this
+    /// processor from the partition `key` hashes to.
+    pub fn repartition(&mut self, name: &str, key: &[u8], value: Option<&[u8]>) {
+        let topic = crate::changelog::repartition_topic(self.app, name);
+        self.emit(&topic, Some(key), value, Vec::new());
+    }
+
+    /// The topic of repartition `name`, to recognise its records in `process`.
+    pub fn repartition_topic(&self, name: &str) -> String {
+        crate::changelog::repartition_topic(self.app, name)
+    }
+
     fn timers(&mut self) -> Result<&mut KeyValueStore, ProcessError> {
         self.stores
             .get_mut(TIMERS)
@@ -201,11 +333,24 @@ impl<'a> Context<'a> {
         value: Option<&[u8]>,
         headers: Headers,
     ) {
+        self.emit_at(topic, key, value, headers, None);
+    }
+
+    /// [`Context::emit`] with the record's timestamp set (e.g. a record passed on as it came).
+    pub fn emit_at(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Headers,
+        timestamp: Option<i64>,
+    ) {
         self.emits.push(OutputRecord {
             topic: topic.to_owned(),
             key: key.map(<[u8]>::to_vec),
             value: value.map(<[u8]>::to_vec),
             headers,
+            timestamp,
         });
     }
 
@@ -308,11 +453,6 @@ pub fn test_stores(names: &[&str]) -> BTreeMap<String, KeyValueStore> {
     names
         .iter()
         .chain(std::iter::once(&TIMERS))
-        .map(|n| {
-            (
-                (*n).to_owned(),
-                KeyValueStore::new(n, std::collections::HashMap::new()),
-            )
-        })
+        .map(|n| ((*n).to_owned(), KeyValueStore::new(n, BTreeMap::new())))
         .collect()
 }

@@ -3,11 +3,16 @@
 //! batch's changes when it is dead-lettered or its transaction aborts and (b) find the keys to
 //! write to the changelog at commit.
 //!
-//! Memory bound: a store holds every live key of its partition in memory (a `HashMap` of byte
+//! Keys are kept sorted as bytes, so a processor can lay out composite keys (`cart | sku`,
+//! `window end | key`) and read them back with [`KeyValueStore::range`] and
+//! [`KeyValueStore::prefix`] — "all lines of cart X", "every window that closed".
+//!
+//! Memory bound: a store holds every live key of its partition in memory (a `BTreeMap` of byte
 //! vectors) plus, during one batch, one journal entry per write. Size stores for the key space
 //! of the partitions an instance owns; there is no spill to disk in this increment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use crate::processor::ProcessError;
 
@@ -130,7 +135,7 @@ macro_rules! json_state {
 #[derive(Debug, Default)]
 pub struct KeyValueStore {
     name: String,
-    data: HashMap<Vec<u8>, Vec<u8>>,
+    data: BTreeMap<Vec<u8>, Vec<u8>>,
     /// (key, value before the write) for every write since the last commit, in order.
     journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Bumped whenever journal entries disappear (commit or rollback), so an observer of the
@@ -139,7 +144,7 @@ pub struct KeyValueStore {
 }
 
 impl KeyValueStore {
-    pub(crate) fn new(name: &str, data: HashMap<Vec<u8>, Vec<u8>>) -> Self {
+    pub(crate) fn new(name: &str, data: BTreeMap<Vec<u8>, Vec<u8>>) -> Self {
         Self {
             name: name.to_owned(),
             data,
@@ -199,9 +204,42 @@ impl KeyValueStore {
         self.journal.push((key, old));
     }
 
-    /// Iterates over all (key, raw value) pairs, in no particular order.
+    /// Writes without journaling (global tables, which no transaction rolls back).
+    pub(crate) fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        match value {
+            Some(v) => self.data.insert(key, v),
+            None => self.data.remove(&key),
+        };
+    }
+
+    /// Iterates over all (key, raw value) pairs in key order (bytes compared lexically).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.data.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// (key, raw value) pairs with `from <= key < to` in key order; `to: None` runs to the end.
+    pub fn range<'s>(
+        &'s self,
+        from: &[u8],
+        to: Option<&[u8]>,
+    ) -> impl DoubleEndedIterator<Item = (&'s [u8], &'s [u8])> + use<'s> {
+        let upper = to.map_or(Bound::Unbounded, |t| Bound::Excluded(t.to_vec()));
+        self.data
+            .range::<Vec<u8>, _>((Bound::Included(from.to_vec()), upper))
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// (key, raw value) pairs whose key starts with `prefix`, in key order.
+    pub fn prefix<'s>(
+        &'s self,
+        prefix: &[u8],
+    ) -> impl DoubleEndedIterator<Item = (&'s [u8], &'s [u8])> + use<'s> {
+        self.range(prefix, prefix_end(prefix).as_deref())
+    }
+
+    /// The keys under `prefix`, owned (to delete or rewrite them while scanning).
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.prefix(prefix).map(|(k, _)| k.to_vec()).collect()
     }
 
     /// Journal length: a mark to roll back to.
@@ -261,9 +299,56 @@ impl KeyValueStore {
     }
 }
 
+/// The smallest key greater than every key starting with `prefix` (`None`: no such key, the
+/// prefix is all `0xff`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_sort_as_bytes_and_scan_by_range_and_prefix() {
+        let mut s = KeyValueStore::new("s", BTreeMap::new());
+        for k in ["cart1|b", "cart1|a", "cart2|a", "cart1", "cart1~"] {
+            s.put(k, &1u64);
+        }
+        s.put([b'c', 0xff, 0xff].as_slice(), &1u64);
+        s.put([b'c', 0xff].as_slice(), &1u64);
+        let keys = |it: Vec<Vec<u8>>| -> Vec<String> {
+            it.iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            keys(s.keys_with_prefix(b"cart1|")),
+            vec!["cart1|a", "cart1|b"]
+        );
+        let ranged: Vec<Vec<u8>> = s
+            .range(b"cart1|b", Some(b"cart2|b"))
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        assert_eq!(keys(ranged), vec!["cart1|b", "cart1~", "cart2|a"]);
+        let newest_first: Vec<Vec<u8>> =
+            s.prefix(b"cart1").rev().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(
+            keys(newest_first),
+            vec!["cart1~", "cart1|b", "cart1|a", "cart1"]
+        );
+        // A prefix of 0xff bytes scans to the end.
+        assert_eq!(s.keys_with_prefix(&[b'c', 0xff]).len(), 2);
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+    }
 
     #[test]
     fn values_are_framed_with_a_version_byte() {
@@ -279,7 +364,7 @@ mod tests {
 
     #[test]
     fn rollback_restores_previous_values_and_dirty_lists_each_key_once() {
-        let mut s = KeyValueStore::new("s", HashMap::from([(b"a".to_vec(), encode_value(&1u64))]));
+        let mut s = KeyValueStore::new("s", BTreeMap::from([(b"a".to_vec(), encode_value(&1u64))]));
         s.put("a", &2u64);
         let mark = s.mark();
         s.put("b", &3u64);

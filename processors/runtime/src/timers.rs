@@ -276,7 +276,6 @@ pub(crate) fn due(store: &KeyValueStore, now: i64) -> Result<Vec<FiredTimer>, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn timer(kind: TimerKind, at: i64) -> Timer {
         Timer {
@@ -288,7 +287,7 @@ mod tests {
 
     #[test]
     fn wall_and_stream_timers_fire_by_their_own_clock() {
-        let mut s = KeyValueStore::new(TIMERS, HashMap::new());
+        let mut s = KeyValueStore::new(TIMERS, std::collections::BTreeMap::new());
         schedule(&mut s, b"w1", &timer(TimerKind::WallClock, 100));
         schedule(&mut s, b"w2", &timer(TimerKind::WallClock, 300));
         schedule(&mut s, b"s1", &timer(TimerKind::StreamTime, 50));
@@ -317,7 +316,7 @@ mod tests {
             x ^= x << 17;
             x % n
         };
-        let mut s = KeyValueStore::new(TIMERS, HashMap::new());
+        let mut s = KeyValueStore::new(TIMERS, std::collections::BTreeMap::new());
         let mut idx = DueIndex::default();
         let mut now = 0i64;
         let mut record_mark = None;

@@ -80,8 +80,12 @@ pub(crate) fn send(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
     headers: &Headers,
+    timestamp: Option<i64>,
 ) -> Result<(), Failure> {
     let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+    if let Some(ts) = timestamp {
+        rec = rec.timestamp(ts);
+    }
     if let Some(p) = partition {
         rec = rec.partition(p);
     }

@@ -151,7 +151,14 @@ impl<S: Sink> Loop<S> {
     where
         F: Future<Output = Result<S, SinkError>>,
     {
-        changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &cfg.topics, &[])?;
+        changelog::ensure_topics(
+            &cfg.bootstrap,
+            &cfg.app_id,
+            &changelog::Topology {
+                inputs: &cfg.topics,
+                ..changelog::Topology::default()
+            },
+        )?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(format!("sink-io-{}", cfg.app_id))

@@ -209,6 +209,8 @@ pub struct Demo {
     pub output: String,
     pub kind: &'static str,
     pub delay_us: u64,
+    /// More `TECHPOTLI_DEMO_*` settings (table topic, window sizes).
+    pub env: Vec<(String, String)>,
 }
 
 impl Demo {
@@ -224,7 +226,15 @@ impl Demo {
             output,
             kind,
             delay_us,
+            env: Vec::new(),
         }
+    }
+
+    /// Adds an environment variable for every instance.
+    #[must_use]
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Starts instance `instance`; its admin endpoints listen on `admin_port`.
@@ -232,22 +242,24 @@ impl Demo {
         let bin = example("demo");
         let admin = format!("127.0.0.1:{admin_port}");
         let delay = self.delay_us.to_string();
-        ChildProc::spawn_env(
-            &bin,
-            &[],
-            &[
-                ("KAFKA_BOOTSTRAP", self.bootstrap.as_str()),
-                ("TECHPOTLI_INSTANCE_ID", instance),
-                ("TECHPOTLI_ADMIN_LISTEN", admin.as_str()),
-                ("TECHPOTLI_SESSION_TIMEOUT_MS", "6000"),
-                ("TECHPOTLI_DEMO_KIND", self.kind),
-                ("TECHPOTLI_DEMO_APP", self.app.as_str()),
-                ("TECHPOTLI_DEMO_INPUT", self.input.as_str()),
-                ("TECHPOTLI_DEMO_OUTPUT", self.output.as_str()),
-                ("TECHPOTLI_DEMO_DELAY_US", delay.as_str()),
-                ("RUST_LOG", "warn"),
-            ],
-        )
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend([
+            ("KAFKA_BOOTSTRAP", self.bootstrap.as_str()),
+            ("TECHPOTLI_INSTANCE_ID", instance),
+            ("TECHPOTLI_ADMIN_LISTEN", admin.as_str()),
+            ("TECHPOTLI_SESSION_TIMEOUT_MS", "6000"),
+            ("TECHPOTLI_DEMO_KIND", self.kind),
+            ("TECHPOTLI_DEMO_APP", self.app.as_str()),
+            ("TECHPOTLI_DEMO_INPUT", self.input.as_str()),
+            ("TECHPOTLI_DEMO_OUTPUT", self.output.as_str()),
+            ("TECHPOTLI_DEMO_DELAY_US", delay.as_str()),
+            ("RUST_LOG", "warn"),
+        ]);
+        ChildProc::spawn_env(&bin, &[], &env)
     }
 }
 
@@ -268,4 +280,84 @@ pub fn term_and_expect_clean_exit(child: &mut ChildProc, what: &str) {
         status.success(),
         "{what} exited with {status} after SIGTERM"
     );
+}
+
+/// Runs two instances of `demo` and SIGKILLs a random one `kills` times, 0.8–2.5 s apart
+/// (each restarted at once with its instance id, fencing the killed transaction), then waits
+/// for `done` and stops both with SIGTERM, expecting clean exits.
+pub fn two_instances_with_kills(demo: &Demo, kills: usize, done: impl Fn() -> bool) {
+    use rand::RngExt;
+    let ids = ["i0", "i1"];
+    let ports = [free_port(), free_port()];
+    let mut instances: Vec<_> = (0..2).map(|i| demo.spawn(ids[i], ports[i])).collect();
+    let mut rng = rand::rng();
+    for kill in 1..=kills {
+        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
+        let victim = rng.random_range(0..2);
+        assert!(
+            instances[victim].0.try_wait().unwrap().is_none(),
+            "instance {} exited on its own before kill {kill}",
+            ids[victim]
+        );
+        instances[victim].kill9();
+        println!("kill {kill}: SIGKILLed {}", ids[victim]);
+        instances[victim] = demo.spawn(ids[victim], ports[victim]);
+    }
+    wait_until("the run completed", Duration::from_secs(180), done);
+    for (i, child) in instances.iter_mut().enumerate() {
+        term_and_expect_clean_exit(child, ids[i]);
+    }
+}
+
+/// Produces `(key, value)` records (a `None` value is a tombstone) and waits for the acks.
+pub fn produce_opt(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    records: &[(String, Option<String>)],
+) {
+    for (k, v) in records {
+        let mut rec = BaseRecord::<String, String>::to(topic).key(k);
+        if let Some(v) = v {
+            rec = rec.payload(v);
+        }
+        while let Err((_, r)) = p.send(rec) {
+            rec = r;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    p.flush(Duration::from_secs(30)).expect("acknowledged");
+}
+
+/// `(key, value)` of every message, as UTF-8.
+pub fn pairs(msgs: &[OwnedMessage]) -> Vec<(String, String)> {
+    msgs.iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every committed record of `topic` from the start, read until none arrived for `quiet`
+/// (at most 60 s): for polling how far a run got.
+pub fn read_quiet(bootstrap: &str, topic: &str, quiet: Duration) -> Vec<OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("poll"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut out, mut last) = (Vec::new(), Instant::now());
+    while Instant::now() < deadline && last.elapsed() < quiet {
+        if let Some(r) = c.poll(Duration::from_millis(50)) {
+            out.push(r.expect("consume").detach());
+            last = Instant::now();
+        }
+    }
+    out
 }
