@@ -1,15 +1,20 @@
-//! `techpotli bench runtime`: the cost of exactly-once processing. On one broker, in one run,
-//! the same input is copied to an output twice: by a raw librdkafka consume → produce loop
-//! without transactions (the baseline), and by the processor runtime with a state store
-//! (`demo::PassThrough`: EOS v2 transactions, changelog writes, committed offsets). Prints
-//! records/s for both and the ratio.
+//! `techpotli bench runtime`: the cost of exactly-once processing and of the runtime's building
+//! blocks. On one broker, in one run, the same input goes through:
+//! - a raw librdkafka consume → produce loop without transactions (the baseline);
+//! - the runtime with a state store (`demo::PassThrough`: EOS v2 transactions, changelog
+//!   writes, committed offsets) — the plain pass-through;
+//! - a stream–table join (`demo::JoinDemo` over a co-partitioned table of every key);
+//! - a windowed count (`demo::WindowedCount`, 1 s tumbling windows);
+//!
+//! and a changelog of `--restore-keys` keys is restored as a processor does on assignment.
+//! Prints records/s for each and the ratios against the baselines of the same run.
 
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
-use techpotli_runtime::demo::PassThrough;
-use techpotli_runtime::{Runtime, RuntimeConfig};
+use techpotli_runtime::demo::{JoinDemo, JoinMode, PassThrough, WindowedCount};
+use techpotli_runtime::{Processor, Runtime, RuntimeConfig};
 
 use super::broker::{Shape, copy_phase, create_topics, produce_phase};
 use super::{Measured, print_table, records_bar};
@@ -34,51 +39,87 @@ pub struct RuntimeBench {
     /// Most records per transaction (the runtime's `TECHPOTLI_MAX_BATCH`).
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_batch: u64,
+    /// Keys written to a changelog and restored (0: skip the restore measurement).
+    #[arg(long, default_value_t = 1_000_000)]
+    restore_keys: u64,
 }
 
-/// The runtime copying `input` to `output` until every record is committed.
-fn runtime_phase(
+/// `processor` under the runtime over `input` until `expect` records (the input, plus any
+/// table records it consumes) are committed; the rate counts the input records.
+fn runtime_phase<P: Processor>(
     b: &RuntimeBench,
     bootstrap: &str,
     input: &str,
-    output: &str,
+    name: &'static str,
+    processor: P,
+    expect: u64,
 ) -> anyhow::Result<Measured> {
-    let app = format!("bench-runtime-{}", std::process::id());
+    let app = format!(
+        "bench-runtime-{}-{}",
+        name.replace([' ', ':', '+'], ""),
+        std::process::id()
+    );
     let mut cfg = RuntimeConfig::new(bootstrap, &app, "bench-0", &[input]);
     cfg.max_batch = b.max_batch as usize;
-    let bar = records_bar("runtime (EOS + store)", b.records);
+    let bar = records_bar(name, expect);
     let started = Instant::now();
-    let rt = Runtime::spawn(
-        cfg,
-        PassThrough {
-            output: output.to_owned(),
-        },
-    )?;
+    let rt = Runtime::spawn(cfg, processor)?;
     loop {
         let done = rt.stats().processed;
         bar.set_position(done);
-        if done >= b.records {
+        if done >= expect {
             break;
         }
         if rt.is_finished() {
             rt.join()?;
-            bail!("runtime stopped after {done} records");
+            bail!("{name}: runtime stopped after {done} records");
         }
         if started.elapsed() > Duration::from_secs(600) {
-            bail!(
-                "runtime: only {done} of {} records in 10 minutes",
-                b.records
-            );
+            bail!("{name}: only {done} of {expect} records in 10 minutes");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let elapsed = started.elapsed();
     bar.finish();
-    let stats = rt.stop()?;
+    rt.stop()?;
     Ok(Measured {
-        name: "runtime: exactly-once + store",
-        records: stats.processed,
-        bytes: stats.processed * b.record_bytes,
+        name,
+        records: b.records,
+        bytes: b.records * b.record_bytes,
+        elapsed,
+    })
+}
+
+/// Restores a changelog of `--restore-keys` keys (one record each) the way a processor does on
+/// assignment, and reports keys/s.
+fn restore_phase(b: &RuntimeBench, bootstrap: &str, topic: &str) -> anyhow::Result<Measured> {
+    let shape = Shape {
+        records: b.restore_keys,
+        record_bytes: b.record_bytes,
+        partitions: b.partitions,
+        keys: b.restore_keys,
+    };
+    produce_phase(&shape, bootstrap, topic)?;
+    let partitions: Vec<i32> = (0..b.partitions).collect();
+    let started = Instant::now();
+    let (state, records) = techpotli_runtime::changelog::restore(
+        bootstrap,
+        topic,
+        &partitions,
+        Duration::from_secs(600),
+    )?;
+    let elapsed = started.elapsed();
+    let keys: usize = state.values().map(std::collections::BTreeMap::len).sum();
+    if keys as u64 != b.restore_keys {
+        bail!(
+            "restore: {keys} keys of {} ({records} records read)",
+            b.restore_keys
+        );
+    }
+    Ok(Measured {
+        name: "restore: keys from a changelog",
+        records: keys as u64,
+        bytes: keys as u64 * b.record_bytes,
         elapsed,
     })
 }
@@ -93,11 +134,24 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
     )?;
     let bootstrap = broker.bootstrap.clone();
     let run_id = std::process::id();
-    let (input, raw_out, rt_out) = (
-        format!("bench.rt-input-{run_id}"),
-        format!("bench.rt-raw-{run_id}"),
-        format!("bench.rt-runtime-{run_id}"),
-    );
+    let [
+        input,
+        raw_out,
+        rt_out,
+        table,
+        join_out,
+        window_out,
+        changelog,
+    ] = [
+        "input",
+        "raw",
+        "runtime",
+        "table",
+        "join",
+        "window",
+        "changelog",
+    ]
+    .map(|n| format!("bench.rt-{n}-{run_id}"));
     println!(
         "runtime bench: {} records x {} bytes over {} keys, {} partitions, max batch {}, broker {}",
         b.records,
@@ -107,7 +161,19 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         b.max_batch,
         broker.describe()
     );
-    create_topics(&bootstrap, &[&input, &raw_out, &rt_out], b.partitions)?;
+    create_topics(
+        &bootstrap,
+        &[
+            &input,
+            &raw_out,
+            &rt_out,
+            &table,
+            &join_out,
+            &window_out,
+            &changelog,
+        ],
+        b.partitions,
+    )?;
     let shape = Shape {
         records: b.records,
         record_bytes: b.record_bytes,
@@ -115,11 +181,86 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         keys: b.keys,
     };
     let produce = produce_phase(&shape, &bootstrap, &input)?;
+    // One price per key: every stream record finds its row.
+    let table_shape = Shape {
+        records: b.keys,
+        ..shape
+    };
+    produce_phase(&table_shape, &bootstrap, &table)?;
     let raw = copy_phase(&shape, &bootstrap, &input, &raw_out, false)?;
-    let runtime = runtime_phase(b, &bootstrap, &input, &rt_out)?;
-    let ratio = runtime.records_per_sec() / raw.records_per_sec();
-    print_table(&[produce, raw, runtime]);
-    println!("\nruntime (exactly-once + store) / raw pass-through: {ratio:.2}x (target >= 0.30)");
+    let pass = PassThrough { output: rt_out };
+    let runtime = runtime_phase(
+        b,
+        &bootstrap,
+        &input,
+        "runtime: exactly-once + store",
+        pass,
+        b.records,
+    )?;
+    let join = JoinDemo {
+        mode: JoinMode::Table,
+        table_topic: table,
+        output: join_out,
+    };
+    let joined = runtime_phase(
+        b,
+        &bootstrap,
+        &input,
+        "runtime: stream-table join",
+        join,
+        b.records + b.keys,
+    )?;
+    let counter = WindowedCount::new(&window_out, 1_000, 0).map_err(anyhow::Error::msg)?;
+    let windowed = runtime_phase(
+        b,
+        &bootstrap,
+        &input,
+        "runtime: 1 s windowed count",
+        counter,
+        b.records,
+    )?;
+    let restore = (b.restore_keys > 0)
+        .then(|| restore_phase(b, &bootstrap, &changelog))
+        .transpose()?;
+    let raw_rate = raw.records_per_sec();
+    let pass_rate = runtime.records_per_sec();
+    let ratios = [
+        (
+            "runtime (exactly-once + store) / raw",
+            pass_rate / raw_rate,
+            "goal >= 0.80",
+        ),
+        (
+            "stream-table join / runtime pass-through",
+            joined.records_per_sec() / pass_rate,
+            "goal >= 0.50",
+        ),
+        (
+            "stream-table join / raw",
+            joined.records_per_sec() / raw_rate,
+            "",
+        ),
+        (
+            "windowed count / runtime pass-through",
+            windowed.records_per_sec() / pass_rate,
+            "",
+        ),
+    ];
+    let mut rows = vec![produce, raw, runtime, joined, windowed];
+    rows.extend(restore);
+    print_table(&rows);
+    println!();
+    for (what, ratio, goal) in ratios {
+        println!("{what}: {ratio:.2}x {goal}");
+    }
+    if let Some(r) = rows.iter().find(|r| r.name.starts_with("restore")) {
+        println!(
+            "restore: {} keys in {:.2} s = {:.0} keys/s",
+            r.records,
+            r.elapsed.as_secs_f64(),
+            r.records_per_sec()
+        );
+    }
     broker.stop(&rt);
     Ok(())
 }

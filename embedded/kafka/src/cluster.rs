@@ -34,6 +34,10 @@ pub enum CreateError {
     Partitions(i32),
     #[error("Replication factor must be 1 or -1 on a single broker (got {0}).")]
     Replication(i16),
+    #[error("{0}")]
+    Assignment(String),
+    #[error("{0}")]
+    InvalidRequest(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -45,6 +49,8 @@ impl CreateError {
             Self::InvalidName(_) => ResponseError::InvalidTopicException,
             Self::Partitions(_) => ResponseError::InvalidPartitions,
             Self::Replication(_) => ResponseError::InvalidReplicationFactor,
+            Self::Assignment(_) => ResponseError::InvalidReplicaAssignment,
+            Self::InvalidRequest(_) => ResponseError::InvalidRequest,
             Self::Config(_) => ResponseError::InvalidConfig,
         }
     }

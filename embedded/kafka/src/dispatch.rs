@@ -7,7 +7,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::broker::Broker;
-use crate::handlers::{admin, api_versions, fetch, groups, metadata, offsets, produce, txn};
+use crate::handlers::{
+    acls, admin, api_versions, fetch, groups, metadata, offsets, produce, records, txn,
+};
 
 /// Per-request facts handlers may need besides the body.
 pub struct RequestContext {
@@ -45,6 +47,10 @@ pub const SUPPORTED: &[(ApiKey, i16)] = &[
     (ApiKey::DeleteGroups, 2),
     (ApiKey::IncrementalAlterConfigs, 1),
     (ApiKey::AlterConfigs, 2),
+    (ApiKey::DeleteRecords, 2),
+    (ApiKey::DescribeAcls, 3),
+    (ApiKey::CreateAcls, 3),
+    (ApiKey::DeleteAcls, 3),
 ];
 
 /// The version range we accept for `key`, if we implement it at all.
@@ -84,7 +90,11 @@ pub async fn handle(broker: &Broker, req: RequestKind, ctx: &RequestContext) -> 
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(admin::alter_configs(broker, r))
         }
-        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, r)),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, r, v)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(records::delete(broker, r)),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(&r)),
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(&r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(&r)),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(broker, r, v)),
         RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(groups::join(broker, r, ctx).await),

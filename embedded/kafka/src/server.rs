@@ -35,6 +35,15 @@ enum ConnError {
     Io(#[from] std::io::Error),
 }
 
+/// Whether an I/O error only says the client closed or dropped its side.
+fn client_left(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+    )
+}
+
 /// Accepts connections until `stop` flips to true.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
@@ -50,7 +59,11 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut stop: watch::
                         metrics::gauge!("broker_connections").increment(1.0);
                         if let Err(e) = connection(&broker, sock, peer, stop).await {
                             match e {
-                                ConnError::Io(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                                // The client went away (closed, reset, killed): ordinary, as in
+                                // Kafka, where only the broker's own reasons are worth a WARN.
+                                ConnError::Io(ref io) if client_left(io) => {
+                                    tracing::debug!(%peer, error = %e, "client disconnected");
+                                }
                                 e => tracing::warn!(%peer, error = %e, "closing connection"),
                             }
                         }

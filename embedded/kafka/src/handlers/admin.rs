@@ -53,6 +53,44 @@ pub fn create_topic(
     Ok(())
 }
 
+/// The partition count that explicit replica assignments give (`None`: there are none), as
+/// Kafka checks them: count and factor must then be -1, partitions numbered 0..n, and every
+/// replica an existing broker — here, this one, once.
+fn assignment_count(
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+    node_id: i32,
+) -> Result<Option<i32>, CreateError> {
+    if t.assignments.is_empty() {
+        return Ok(None);
+    }
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err(CreateError::InvalidRequest(
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both \
+             cannot be used at the same time."
+                .into(),
+        ));
+    }
+    let n = i32::try_from(t.assignments.len()).unwrap_or(i32::MAX);
+    let mut seen: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
+    seen.sort_unstable();
+    if seen != (0..n).collect::<Vec<_>>() {
+        return Err(CreateError::Assignment(format!(
+            "Partitions should be numbered 0 to {} without gaps, got {seen:?}.",
+            n - 1
+        )));
+    }
+    for a in &t.assignments {
+        let ids: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+        if ids != [node_id] {
+            return Err(CreateError::Assignment(format!(
+                "Partition {} has replicas {ids:?}; the only broker is {node_id}.",
+                a.partition_index
+            )));
+        }
+    }
+    Ok(Some(n))
+}
+
 pub fn create_topics(
     broker: &Broker,
     req: CreateTopicsRequest,
@@ -64,10 +102,17 @@ pub fn create_topics(
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
-            let partitions = if t.num_partitions == -1 {
-                broker.config.default_partitions
+            let explicit = assignment_count(&t, broker.config.node_id);
+            let partitions = match &explicit {
+                Ok(Some(n)) => *n,
+                _ if t.num_partitions == -1 => broker.config.default_partitions,
+                _ => t.num_partitions,
+            };
+            // With explicit assignments Kafka takes the count and factor from them.
+            let replication = if t.assignments.is_empty() {
+                t.replication_factor
             } else {
-                t.num_partitions
+                1
             };
             let result = TopicConfig::from_pairs(
                 t.configs
@@ -76,9 +121,7 @@ pub fn create_topics(
             )
             .map_err(CreateError::from)
             .and_then(|config| {
-                if !t.assignments.is_empty() {
-                    return Err(CreateError::Partitions(-1));
-                }
+                explicit?;
                 if req.validate_only {
                     crate::cluster::validate_topic_name(&name)?;
                     if cluster.topics.contains_key(&name) {
@@ -87,13 +130,13 @@ pub fn create_topics(
                     if partitions <= 0 || partitions > crate::cluster::MAX_PARTITIONS {
                         return Err(CreateError::Partitions(partitions));
                     }
-                    if t.replication_factor != 1 && t.replication_factor != -1 {
-                        return Err(CreateError::Replication(t.replication_factor));
+                    if replication != 1 && replication != -1 {
+                        return Err(CreateError::Replication(replication));
                     }
                     return Ok(());
                 }
-                if t.replication_factor != 1 && t.replication_factor != -1 {
-                    return Err(CreateError::Replication(t.replication_factor));
+                if replication != 1 && replication != -1 {
+                    return Err(CreateError::Replication(replication));
                 }
                 create_topic(broker, &mut cluster, &name, partitions, config)
             });

@@ -52,15 +52,17 @@ fn collect(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) 
                         .with_high_watermark(log.high_watermark())
                         .with_last_stable_offset(log.last_stable_offset())
                         .with_log_start_offset(log.log_start());
-                    // KIP-74: the first batch goes out even when it exceeds the limits.
+                    // KIP-74: the response holds at most `max_bytes` (and each partition at most
+                    // its `partition_max_bytes`), except that the first batch of the first
+                    // non-empty partition goes out even when it alone is larger.
                     let budget = usize::try_from(p.partition_max_bytes)
                         .unwrap_or(0)
                         .min(remaining);
-                    let budget = if total == 0 { budget.max(1) } else { budget };
-                    if budget == 0 {
+                    let min_one = total == 0;
+                    if budget == 0 && !min_one {
                         return pd.with_records(Some(bytes::Bytes::new()));
                     }
-                    match log.read(p.fetch_offset, budget, read_committed) {
+                    match log.read(p.fetch_offset, budget, read_committed, min_one) {
                         Ok(slice) => {
                             total += slice.bytes;
                             remaining = remaining.saturating_sub(slice.bytes);

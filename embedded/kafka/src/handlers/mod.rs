@@ -1,5 +1,6 @@
 //! One module per API family; each turns a decoded request into its response.
 
+pub mod acls;
 pub mod admin;
 pub mod api_versions;
 pub mod fetch;
@@ -7,6 +8,7 @@ pub mod groups;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
+pub mod records;
 pub mod txn;
 
 use kafka_protocol::ResponseError;

@@ -1,7 +1,9 @@
 //! Produce: validate each partition's batches, enforce idempotence and transactions, append.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::batch::{Batch, BatchError};
@@ -21,10 +23,37 @@ fn batch_error(e: &BatchError) -> ResponseError {
     }
 }
 
-/// Whether every record of the batch has a key (required on compacted topics).
-fn all_keyed(b: &Batch) -> bool {
-    kafka_protocol::records::RecordBatchDecoder::decode(&mut b.bytes.clone())
-        .is_ok_and(|set| set.records.iter().all(|r| r.key.is_some()))
+/// Why a partition's records were refused: the code, and (KIP-467, Produce v8+) a message and
+/// the records at fault, so the client fails only those with the code and the rest of the
+/// batch with `INVALID_DIFFERENT_RECORD`.
+struct Refused {
+    code: ResponseError,
+    message: Option<String>,
+    records: Vec<(i32, String)>,
+}
+
+impl From<ResponseError> for Refused {
+    fn from(code: ResponseError) -> Self {
+        Self {
+            code,
+            message: None,
+            records: Vec::new(),
+        }
+    }
+}
+
+/// Indexes (counted across the partition's batches from `first`) of the records without a
+/// key, which a compacted topic refuses.
+fn keyless(b: &Batch, first: i32) -> Vec<i32> {
+    let Ok(set) = kafka_protocol::records::RecordBatchDecoder::decode(&mut b.bytes.clone()) else {
+        return vec![first];
+    };
+    set.records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key.is_none())
+        .map(|(i, _)| first + i as i32)
+        .collect()
 }
 
 /// Appends one partition's batches; returns the base offset of the first.
@@ -35,7 +64,7 @@ fn produce_partition(
     partition: i32,
     records: Option<bytes::Bytes>,
     written: &mut Written,
-) -> Result<(i64, i64), ResponseError> {
+) -> Result<(i64, i64), Refused> {
     let t = cluster
         .topics
         .get(topic)
@@ -48,14 +77,26 @@ fn produce_partition(
     let batches = Batch::split_all(records.ok_or(ResponseError::CorruptMessage)?, true)
         .map_err(|e| batch_error(&e))?;
     if batches.iter().any(|b| b.size() > max_bytes) {
-        return Err(ResponseError::MessageTooLarge);
+        return Err(ResponseError::MessageTooLarge.into());
     }
+    let mut bad = Vec::new();
+    let mut index = 0i32;
     for b in &batches {
         b.validate_from_producer().map_err(|e| batch_error(&e))?;
-        if t.config.compact() && !all_keyed(b) {
-            // Kafka: "Compacted topic cannot accept message without key".
-            return Err(ResponseError::InvalidRecord);
+        if t.config.compact() {
+            bad.extend(keyless(b, index));
         }
+        index += b.record_count;
+    }
+    if !bad.is_empty() {
+        let message = format!(
+            "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+        );
+        return Err(Refused {
+            code: ResponseError::InvalidRecord,
+            records: bad.into_iter().map(|i| (i, message.clone())).collect(),
+            message: Some(message),
+        });
     }
     log.validate(&batches)?;
     for b in &batches {
@@ -84,7 +125,7 @@ fn produce_partition(
     Ok((first.expect("at least one batch"), log.log_start()))
 }
 
-pub fn handle(broker: &Broker, req: ProduceRequest) -> ProduceResponse {
+pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
     let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     let mut written = Vec::new();
     let mut cluster = broker.cluster.lock();
@@ -107,8 +148,22 @@ pub fn handle(broker: &Broker, req: ProduceRequest) -> ProduceResponse {
                             if log_append { r.with_log_append_time_ms(now_ms()) } else { r }
                         }
                         Err(e) => {
-                            tracing::debug!(topic = %topic, partition = pd.index, error = ?e, "produce refused");
-                            r.with_error_code(e.code()).with_base_offset(-1).with_log_start_offset(-1)
+                            tracing::debug!(topic = %topic, partition = pd.index, error = ?e.code, message = ?e.message, "produce refused");
+                            let r = r.with_error_code(e.code.code()).with_base_offset(-1).with_log_start_offset(-1);
+                            if version >= 8 {
+                                r.with_error_message(e.message.map(super::sb)).with_record_errors(
+                                    e.records
+                                        .into_iter()
+                                        .map(|(i, m)| {
+                                            BatchIndexAndErrorMessage::default()
+                                                .with_batch_index(i)
+                                                .with_batch_index_error_message(Some(super::sb(m)))
+                                        })
+                                        .collect(),
+                                )
+                            } else {
+                                r
+                            }
                         }
                     }
                 })

@@ -232,14 +232,16 @@ impl PartitionLog {
         self.log_start = start;
     }
 
-    /// Batches from the one containing `offset` up to `upto` (exclusive), at least one batch
-    /// and then at most `max_bytes` (KIP-74).
-    fn slice(&self, offset: i64, upto: i64, max_bytes: usize) -> Vec<&Batch> {
+    /// Batches from the one containing `offset` up to `upto` (exclusive), at most
+    /// `max_bytes` — except that with `min_one` the first batch goes out even when larger
+    /// (KIP-74: only for the first non-empty partition of a fetch).
+    fn slice(&self, offset: i64, upto: i64, max_bytes: usize, min_one: bool) -> Vec<&Batch> {
         let start = self.batches.partition_point(|b| b.last_offset() < offset);
         let mut out = Vec::new();
         let mut total = 0usize;
         for b in self.batches.range(start..) {
-            if b.last_offset() >= upto || (!out.is_empty() && total + b.size() > max_bytes) {
+            let fits = total + b.size() <= max_bytes || (out.is_empty() && min_one);
+            if b.last_offset() >= upto || !fits {
                 break;
             }
             total += b.size();
@@ -248,12 +250,14 @@ impl PartitionLog {
         out
     }
 
-    /// Reads for a consumer. `read_committed` stops at the LSO and lists aborted transactions.
+    /// Reads for a consumer. `read_committed` stops at the LSO and lists aborted transactions;
+    /// `min_one` lets the first batch exceed `max_bytes` (see [`PartitionLog::slice`]).
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         read_committed: bool,
+        min_one: bool,
     ) -> Result<FetchSlice, ResponseError> {
         if offset < self.log_start || offset > self.high_watermark {
             return Err(ResponseError::OffsetOutOfRange);
@@ -263,7 +267,7 @@ impl PartitionLog {
         } else {
             self.high_watermark
         };
-        let picked = self.slice(offset, upto, max_bytes);
+        let picked = self.slice(offset, upto, max_bytes, min_one);
         let end = picked.last().map_or(offset, |b| b.next_offset());
         let aborted = if read_committed {
             self.aborted
@@ -324,7 +328,9 @@ impl PartitionLog {
             .map(|r| (r.offset, r.timestamp))
     }
 
-    /// Drops whole batches from the front that are below `new_start` and below the LSO.
+    /// Moves the log start to `new_start` (at most the HW; retention passes a segment
+    /// boundary, DeleteRecords any offset) and drops the whole batches below it that are also
+    /// below the LSO (open transactions keep their batches).
     pub fn truncate_front(&mut self, new_start: i64) {
         let lso = self.last_stable_offset();
         while let Some(b) = self.batches.front() {
@@ -336,7 +342,7 @@ impl PartitionLog {
         }
         let first = self.batches.front().map(|b| b.base_offset);
         self.segments.drop_before(first);
-        self.log_start = first.unwrap_or(self.high_watermark).max(self.log_start);
+        self.log_start = self.log_start.max(new_start.min(self.high_watermark));
         let start = self.log_start;
         self.aborted.retain(|a| a.last_offset >= start);
     }

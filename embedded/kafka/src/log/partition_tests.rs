@@ -100,7 +100,7 @@ fn open_transactions_hold_the_lso_and_aborts_are_listed() {
     log.append(&batch(5, 0, 0, true, 3), at0()).unwrap(); // 2-4, open
     log.append(&batch(-1, -1, -1, false, 1), at0()).unwrap(); // 5
     assert_eq!((log.last_stable_offset(), log.high_watermark()), (2, 6));
-    let committed = log.read(0, 1 << 20, true).unwrap();
+    let committed = log.read(0, 1 << 20, true, true).unwrap();
     assert_eq!(
         committed.batches.len(),
         1,
@@ -108,7 +108,7 @@ fn open_transactions_hold_the_lso_and_aborts_are_listed() {
     );
     log.append_marker(5, 0, Marker::Abort, at0()); // 6
     assert_eq!(log.last_stable_offset(), 7);
-    let all = log.read(0, 1 << 20, true).unwrap();
+    let all = log.read(0, 1 << 20, true, true).unwrap();
     assert_eq!(
         all.aborted,
         vec![AbortedTxn {
@@ -118,12 +118,12 @@ fn open_transactions_hold_the_lso_and_aborts_are_listed() {
         }]
     );
     assert!(
-        log.read(6, 1 << 20, true).unwrap().aborted.len() == 1,
+        log.read(6, 1 << 20, true, true).unwrap().aborted.len() == 1,
         "marker still in range"
     );
-    assert!(log.read(7, 1 << 20, true).unwrap().aborted.is_empty());
+    assert!(log.read(7, 1 << 20, true, true).unwrap().aborted.is_empty());
     assert_eq!(
-        log.read(8, 1 << 20, true).unwrap_err(),
+        log.read(8, 1 << 20, true, true).unwrap_err(),
         ResponseError::OffsetOutOfRange
     );
 }
@@ -132,11 +132,15 @@ fn open_transactions_hold_the_lso_and_aborts_are_listed() {
 fn fetch_inside_a_batch_returns_the_containing_batch() {
     let mut log = PartitionLog::default();
     log.append(&batch(-1, -1, -1, false, 100), at0()).unwrap();
-    let slice = log.read(50, 1, false).unwrap();
+    let slice = log.read(50, 1, false, true).unwrap();
     assert_eq!(
         slice.batches.len(),
         1,
         "at least one whole batch, even over max_bytes"
+    );
+    assert!(
+        log.read(50, 1, false, false).unwrap().batches.is_empty(),
+        "not past the response's limit for a later partition"
     );
     assert_eq!(
         Batch::parse(slice.batches[0].clone(), true)
