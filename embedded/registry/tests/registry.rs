@@ -114,6 +114,30 @@ async fn rest_surface_matches_confluent() {
         .post("/subjects/orders.placed-value", json!({"schema": v2()}))
         .await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, 40403));
+    // Booleans as Confluent reads them (Java's parseBoolean): Python clients send `True` and
+    // `False`; anything but a case-insensitive `true` is false, never a 400.
+    for flags in [
+        "?deleted=True&normalize=False",
+        "?deleted=false&verbose=FALSE",
+        "?deleted=1&lookupDeletedSchema=yes",
+        "?normalize=TRUE&deleted=",
+    ] {
+        let (s, b) = api
+            .post(
+                &format!("/subjects/orders.placed-value{flags}"),
+                json!({"schema": v1()}),
+            )
+            .await;
+        assert_eq!((s, &b["id"]), (StatusCode::OK, &json!(1)), "{flags}: {b}");
+    }
+    let (s, _) = api
+        .post(
+            "/compatibility/subjects/orders.placed-value/versions/latest?verbose=True",
+            json!({"schema": v2()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "compatibility with verbose=True");
+    assert_eq!(api.get("/subjects?deleted=True").await.0, StatusCode::OK);
     assert_eq!(
         code(
             &api.post("/subjects/nope-value", json!({"schema": v1()}))

@@ -43,16 +43,33 @@ pub(crate) fn ok(body: &Value) -> Response {
     reply(StatusCode::OK, body)
 }
 
-/// Query flags Confluent's endpoints accept (each endpoint reads the ones it knows).
+/// Query flags Confluent's endpoints accept (each endpoint reads the ones it knows). Every
+/// boolean is read as Java's `Boolean.parseBoolean` reads it — `true` in any case is true,
+/// anything else false, never a 400 — because clients send `True`/`False` (Python) or `1`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 #[allow(clippy::struct_excessive_bools)]
 pub(crate) struct Flags {
+    #[serde(deserialize_with = "java_bool")]
     pub(crate) deleted: bool,
+    #[serde(deserialize_with = "java_bool")]
     pub(crate) permanent: bool,
+    #[serde(deserialize_with = "java_bool")]
     pub(crate) verbose: bool,
-    #[serde(rename = "defaultToGlobal")]
+    #[serde(rename = "defaultToGlobal", deserialize_with = "java_bool")]
     pub(crate) default_to_global: bool,
+    /// Accepted; schemas are compared in their canonical form anyway.
+    #[serde(deserialize_with = "java_bool")]
+    #[allow(dead_code)]
+    pub(crate) normalize: bool,
+    #[serde(rename = "lookupDeletedSchema", deserialize_with = "java_bool")]
+    pub(crate) lookup_deleted_schema: bool,
+}
+
+/// `Boolean.parseBoolean`: case-insensitive `true`, anything else (`1`, `yes`, empty) false.
+fn java_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.trim().eq_ignore_ascii_case("true"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,12 +216,13 @@ async fn lookup(
         .subjects
         .get(&subject)
         .ok_or_else(|| ApiError::subject_not_found(&subject))?;
-    if !f.deleted && versions.values().all(|v| v.deleted) {
+    let deleted = f.deleted || f.lookup_deleted_schema;
+    if !deleted && versions.values().all(|v| v.deleted) {
         return Err(ApiError::subject_not_found(&subject));
     }
     let found = versions
         .iter()
-        .find(|(_, v)| v.schema == c.canonical && (f.deleted || !v.deleted));
+        .find(|(_, v)| v.schema == c.canonical && (deleted || !v.deleted));
     let (n, _) = found.ok_or_else(ApiError::schema_not_found)?;
     Ok(ok(&version_body(&state, &subject, *n)))
 }
