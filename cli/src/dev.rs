@@ -133,7 +133,40 @@ async fn start_api(
     techpotli_api::start(config).await
 }
 
+/// Binds every listener once, before anything is created: the first that cannot be bound
+/// is named with its flag and address (a clash found half-way would leave topics and
+/// schemas behind and no clue which listener it was).
+fn check_listeners(args: &DevArgs) -> Result<(), String> {
+    let listeners = [
+        ("--kafka-listen", args.kafka_listen),
+        ("--registry-listen", args.registry_listen),
+        ("--api-listen", args.api_listen),
+        ("--admin-listen", args.admin_listen),
+    ];
+    for (i, (flag, addr)) in listeners.iter().enumerate() {
+        if let Some((other, _)) = listeners[..i]
+            .iter()
+            .find(|(_, a)| *a == *addr && addr.port() != 0)
+        {
+            return Err(format!("{flag} {addr}: the same address as {other}"));
+        }
+        std::net::TcpListener::bind(addr).map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+                "address already in use".to_owned()
+            } else {
+                e.to_string()
+            };
+            format!("{flag} {addr}: {why}")
+        })?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: DevArgs) -> anyhow::Result<i32> {
+    if let Err(e) = check_listeners(&args) {
+        eprintln!("techpotli dev: {e}");
+        return Ok(2);
+    }
     println!(
         "techpotli dev: starting the pipeline (data in {})",
         args.data_dir.display()

@@ -128,6 +128,35 @@ fn start_dev(extra: &[&str]) -> DevRun {
 }
 
 #[test]
+fn dev_names_a_taken_listener_before_creating_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["dev", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--registry-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--api-listen", "127.0.0.1:0", "--admin-listen", &addr])
+        .output()
+        .expect("run techpotli dev");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--admin-listen {addr}: address already in use")),
+        "names the flag and the address: {stderr}"
+    );
+    assert!(
+        std::fs::read_dir(data.path()).unwrap().next().is_none(),
+        "nothing was created before the check"
+    );
+}
+
+#[test]
 fn dev_refuses_to_announce_ready_when_a_sink_cannot_start() {
     // Port 1: nothing listens, so the Redis sink cannot connect.
     let mut dev = start_dev(&["--redis-url", "redis://127.0.0.1:1"]);
