@@ -212,3 +212,28 @@ impl Drop for ChildProc {
         self.kill9();
     }
 }
+
+/// Checks a service binary's command line: `--help` exits 0 naming each of `settings` (its
+/// environment variables), `--version` exits 0 with the version, an unknown flag exits 2
+/// naming it — all without a broker to talk to (none is running).
+pub fn assert_command_line(bin: &str, settings: &[&str]) {
+    let run = |arg: &str| {
+        Command::new(bin)
+            .arg(arg)
+            .env("KAFKA_BOOTSTRAP", "127.0.0.1:1")
+            .output()
+            .unwrap_or_else(|e| panic!("run {bin} {arg}: {e}"))
+    };
+    let help = run("--help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{bin} --help: {help:?}");
+    for s in settings {
+        assert!(text.contains(s), "{bin} --help does not name {s}:\n{text}");
+    }
+    let version = run("--version");
+    assert!(version.status.success(), "{bin} --version: {version:?}");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let bad = run("--no-such-flag");
+    assert_eq!(bad.status.code(), Some(2), "{bin} --no-such-flag: {bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"));
+}

@@ -10,5 +10,5 @@ use techpotli_inventory::Inventory;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    techpotli_runtime::service::run("inventory", &Inventory::INPUTS, |_| Ok(Inventory))
+    techpotli_runtime::service::run("inventory", &Inventory::INPUTS, &[], |_| Ok(Inventory))
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use techpotli_order_saga::OrderSaga;
 use techpotli_order_saga::processor::{DEFAULT_PAYMENT_TIMEOUT, DEFAULT_RETENTION};
+use techpotli_runtime::cli::Setting;
 use techpotli_runtime::config::load;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,5 +53,17 @@ fn settings() -> Result<OrderSaga, String> {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    techpotli_runtime::service::run("order-saga", &OrderSaga::INPUTS, |_| settings())
+    let own = [
+        Setting {
+            env: "TECHPOTLI_PAYMENT_TIMEOUT_MS",
+            default: "900000",
+            help: "how long after placement an unpaid order is cancelled (1000..=604800000)",
+        },
+        Setting {
+            env: "TECHPOTLI_SAGA_RETENTION_MS",
+            default: "604800000",
+            help: "how long a finished order's state is kept to refund late payments",
+        },
+    ];
+    techpotli_runtime::service::run("order-saga", &OrderSaga::INPUTS, &own, |_| settings())
 }

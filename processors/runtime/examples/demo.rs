@@ -109,13 +109,13 @@ fn main() -> ExitCode {
     let delay = Duration::from_micros(s.demo_delay_us);
     let output = s.demo_output.clone();
     match s.demo_kind.as_str() {
-        "" | "running_total" => service::run(&s.demo_app, &[&s.demo_input], |_| {
+        "" | "running_total" => service::run(&s.demo_app, &[&s.demo_input], &[], |_| {
             Ok(Slow {
                 inner: RunningTotal { output },
                 delay,
             })
         }),
-        "delayed_echo" => service::run(&s.demo_app, &[&s.demo_input], |_| {
+        "delayed_echo" => service::run(&s.demo_app, &[&s.demo_input], &[], |_| {
             Ok(Slow {
                 inner: DelayedEcho {
                     output,
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let table_topic = s.demo_table.clone();
-            service::run(&s.demo_app, &[&s.demo_input], |_| {
+            service::run(&s.demo_app, &[&s.demo_input], &[], |_| {
                 Ok(Slow {
                     inner: JoinDemo {
                         mode,
@@ -154,7 +154,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            service::run(&s.demo_app, &[&s.demo_input], |_| {
+            service::run(&s.demo_app, &[&s.demo_input], &[], |_| {
                 Ok(Slow {
                     inner: counter,
                     delay,

@@ -207,6 +207,11 @@ impl Default for EnvSettings {
     }
 }
 
+/// The keys [`RuntimeConfig::from_env`] reads (for `--help`'s table, which a test keeps in step).
+pub fn runtime_keys() -> &'static [&'static str] {
+    EnvSettings::KEYS
+}
+
 /// Settings shared across the whole stack, read without the `TECHPOTLI_` prefix.
 pub const UNPREFIXED: &[&str] = &[
     "kafka_bootstrap",

@@ -51,6 +51,7 @@
 pub mod avro;
 mod batch;
 pub mod changelog;
+pub mod cli;
 pub mod config;
 pub mod demo;
 mod engine;

@@ -15,10 +15,12 @@ use crate::{Processor, Runtime, RuntimeConfig};
 pub fn run<P: Processor>(
     app: &str,
     inputs: &[&str],
+    own: &[crate::cli::Setting],
     make: impl FnOnce(&RuntimeConfig) -> Result<P, String>,
 ) -> ExitCode {
     main_of(
         app,
+        &[crate::cli::RUNTIME, own],
         || {
             let (cfg, admin) = RuntimeConfig::from_env(app, inputs)?;
             let processor = make(&cfg)?;
@@ -32,9 +34,12 @@ pub fn run<P: Processor>(
 /// exits 2 naming it), the loop (`spawn`) supervised by [`supervise`] on a small async runtime.
 pub(crate) fn main_of<X, H: Supervised>(
     app: &str,
+    settings: &[&[crate::cli::Setting]],
     start: impl FnOnce() -> Result<(X, std::net::SocketAddr), String>,
     spawn: impl FnOnce(X) -> Result<H, crate::RuntimeError>,
 ) -> ExitCode {
+    // --help and --version answer here, before logging or any connection.
+    crate::cli::parse(app, settings);
     techpotli_telemetry::init_logging("info");
     let (settings, admin) = match start() {
         Ok(v) => v,

@@ -29,6 +29,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long the DLQ producer may take to acknowledge dead letters before the batch is retried.
 pub const DLQ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The keys [`SinkConfig::from_env`] reads (for `--help`'s table, which a test keeps in step).
+pub fn keys() -> &'static [&'static str] {
+    Env::KEYS
+}
+
 /// Settings of one sink instance.
 #[derive(Debug, Clone)]
 pub struct SinkConfig {

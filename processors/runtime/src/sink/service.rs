@@ -12,6 +12,7 @@ use crate::service::{Supervised, main_of};
 pub fn run<S, F>(
     app: &str,
     topics: &[&str],
+    own: &[crate::cli::Setting],
     make: impl FnOnce(&SinkConfig) -> Result<F, String>,
 ) -> ExitCode
 where
@@ -20,6 +21,7 @@ where
 {
     main_of(
         app,
+        &[crate::cli::SINK, own],
         || {
             let (cfg, admin) = SinkConfig::from_env(app, topics)?;
             let fut = make(&cfg)?;
