@@ -9,14 +9,16 @@
 # Run:     prints the venv's interpreter path on stdout.
 #
 # Overrides: TECHPOTLI_CACHE (cache root), TECHPOTLI_PYTHON_BASE (interpreter the
-# venv is made from; default python3).
+# venv is made from; default python3), TECHPOTLI_PY_REQUIREMENTS (requirements file relative
+# to the repository; default tests/python/requirements.txt) with TECHPOTLI_VENV_NAME (the
+# venv's directory under the cache; default venv) — e.g. the newest-client venv.
 
 _techpotli_python_env() {
     local root cache venv req base stamp want have
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || return 1
     cache=${TECHPOTLI_CACHE:-/var/cache/techpotli}
-    venv="$cache/venv"
-    req="$root/tests/python/requirements.txt"
+    venv="$cache/${TECHPOTLI_VENV_NAME:-venv}"
+    req="$root/${TECHPOTLI_PY_REQUIREMENTS:-tests/python/requirements.txt}"
     base=${TECHPOTLI_PYTHON_BASE:-python3}
     stamp="$venv/.techpotli-requirements.sha256"
 
@@ -52,7 +54,7 @@ _techpotli_python_env() {
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
             --no-input -r "$req" >&2 || exit 1
         echo "$want" >"$stamp"
-    ) 9>"$cache/venv.lock" || {
+    ) 9>"$venv.lock" || {
         echo "python-env: failed to prepare $venv" >&2
         return 1
     }

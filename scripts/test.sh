@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (.ci/run execs this):
-#   services -> python env -> fmt -> clippy -> build -> Rust tests -> Python conformance.
+#   services -> python env -> fmt -> clippy -> build -> Rust tests -> Python conformance ->
+#   registry interop again with the newest confluent-kafka.
 # Stops at the first failing step and exits non-zero.
 #
 # Environment:
@@ -66,15 +67,24 @@ else
     cargo test --workspace --no-fail-fast
 fi
 
-step "pytest tests/python (confluent-kafka vs broker and registry; deploy files; schemathesis vs the API)"
+step "pytest tests/python (confluent-kafka vs broker and registry; confluent-kafka-go vs the registry; deploy files; schemathesis vs the API)"
 export TECHPOTLI_BROKER_BIN="$CARGO_TARGET_DIR/debug/techpotli-broker"
 export TECHPOTLI_REGISTRY_BIN="$CARGO_TARGET_DIR/debug/techpotli-registry"
 export TECHPOTLI_INTEROP_BIN="$CARGO_TARGET_DIR/debug/examples/interop"
 export TECHPOTLI_API_BIN="$CARGO_TARGET_DIR/debug/techpotli-api"
+export TECHPOTLI_CLI_BIN="$CARGO_TARGET_DIR/debug/techpotli"
 if [ ! -x "$TECHPOTLI_BROKER_BIN" ]; then
     echo "test.sh: broker binary not found at $TECHPOTLI_BROKER_BIN" >&2
     exit 1
 fi
 "$TECHPOTLI_PYTHON" -m pytest -q tests/python
+
+step "pytest registry interop with the newest confluent-kafka (tests/python/requirements-newest.txt)"
+export TECHPOTLI_PY_REQUIREMENTS=tests/python/requirements-newest.txt TECHPOTLI_VENV_NAME=venv-newest
+# shellcheck source=scripts/python-env.sh
+source scripts/python-env.sh
+unset TECHPOTLI_PY_REQUIREMENTS TECHPOTLI_VENV_NAME
+"$TECHPOTLI_PYTHON" -c 'import confluent_kafka; print("confluent-kafka", confluent_kafka.version())'
+"$TECHPOTLI_PYTHON" -m pytest -q tests/python/test_registry_interop.py
 
 step "all checks passed"

@@ -290,3 +290,45 @@ def name(request: pytest.FixtureRequest):
         return f"{base}.{kind}.{suffix}"
 
     return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+REGISTRY_BIN = Path(
+    os.environ.get(
+        "TECHPOTLI_REGISTRY_BIN",
+        Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/techpotli/target")) / "debug" / "techpotli-registry",
+    )
+)
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    """A broker and `techpotli-registry` on it: yields (bootstrap, registry URL)."""
+    if not REGISTRY_BIN.is_file():
+        pytest.fail(f"{REGISTRY_BIN} not built: run the Rust tests first (scripts/test.sh does)")
+    broker = Broker(log_dir=tmp_path)
+    bootstrap = broker.start()
+    port = free_port()
+    log = open(tmp_path / "registry.stderr.log", "wb")
+    proc = subprocess.Popen(
+        [str(REGISTRY_BIN), "--listen", f"127.0.0.1:{port}", "--kafka", bootstrap],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("techpotli-registry listening on"), line
+        yield bootstrap, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+        log.close()
+        broker.stop()

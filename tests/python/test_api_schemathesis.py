@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -27,21 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Broker, _die_with_parent
+from conftest import REGISTRY_BIN, Broker, _die_with_parent, free_port
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/techpotli/target"))
-REGISTRY_BIN = Path(os.environ.get("TECHPOTLI_REGISTRY_BIN", TARGET / "debug" / "techpotli-registry"))
 API_BIN = Path(os.environ.get("TECHPOTLI_API_BIN", TARGET / "debug" / "techpotli-api"))
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 MIGRATIONS = Path(__file__).resolve().parents[2] / "connectors" / "mysql" / "migrations"
 # Examples per operation: 15 operations x 3 phases stays well under two minutes.
 MAX_EXAMPLES = 15
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,46 +18,18 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from conftest import Broker
-
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/techpotli/target"))
-REGISTRY_BIN = Path(os.environ.get("TECHPOTLI_REGISTRY_BIN", TARGET / "debug" / "techpotli-registry"))
 INTEROP_BIN = Path(os.environ.get("TECHPOTLI_INTEROP_BIN", TARGET / "debug" / "examples" / "interop"))
 TOPIC = "orders.placed"
 ORDER_SCHEMA = (ROOT / "schemas" / "avro" / "order_placed.avsc").read_text()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def registry_url(tmp_path):
-    for binary in (REGISTRY_BIN, INTEROP_BIN):
-        if not binary.is_file():
-            pytest.fail(f"{binary} not built: run the Rust tests first (scripts/test.sh does)")
-    broker = Broker(log_dir=tmp_path)
-    bootstrap = broker.start()
-    port = free_port()
-    log = open(tmp_path / "registry.stderr.log", "wb")
-    proc = subprocess.Popen(
-        [str(REGISTRY_BIN), "--listen", f"127.0.0.1:{port}", "--kafka", bootstrap],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        line = proc.stdout.readline().decode()
-        assert line.startswith("techpotli-registry listening on"), line
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=15) == 0
-        log.close()
-        broker.stop()
+def registry_url(registry):
+    if not INTEROP_BIN.is_file():
+        pytest.fail(f"{INTEROP_BIN} not built: run the Rust tests first (scripts/test.sh does)")
+    return registry[1]
 
 
 def order(i: int) -> dict:
@@ -138,3 +109,24 @@ def test_rust_codec_writes_what_the_python_deserializer_reads(registry_url):
         assert framed[0] == 0
         assert int.from_bytes(framed[1:5], "big") == client.get_latest_version(f"{TOPIC}-value").schema_id
         assert plain(de(framed, ctx)) == p["typed"]
+
+
+def test_client_lookups_and_compatibility_checks_are_answered(registry_url):
+    """The calls the newest client makes with boolean query flags (`deleted=True`,
+    `verbose=True`, `normalize=False`): Confluent reads them like Java's parseBoolean."""
+    from confluent_kafka.schema_registry import Schema
+
+    client = SchemaRegistryClient({"url": registry_url})
+    subject = f"{TOPIC}-value"
+    schema = Schema(ORDER_SCHEMA, "AVRO")
+    schema_id = client.register_schema(subject, schema)
+    found = client.lookup_schema(subject, schema)
+    assert (found.schema_id, found.version) == (schema_id, 1)
+    assert client.test_compatibility(subject, schema) is True
+    evolved = json.loads(ORDER_SCHEMA)
+    evolved["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    assert client.test_compatibility(subject, Schema(json.dumps(evolved), "AVRO")) is True
+    breaking = json.loads(ORDER_SCHEMA)
+    breaking["fields"] = [f for f in breaking["fields"] if f["name"] != "order_id"]
+    breaking["fields"].append({"name": "order_id", "type": "long"})
+    assert client.test_compatibility(subject, Schema(json.dumps(breaking), "AVRO")) is False
