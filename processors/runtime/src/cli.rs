@@ -24,18 +24,36 @@ pub const CONFIG_FILE: Setting = s(
     "TOML file with the same settings (keys: the variables in lower case without TECHPOTLI_); the environment wins",
 );
 
+const BOOTSTRAP: Setting = s(
+    "KAFKA_BOOTSTRAP",
+    "127.0.0.1:9092",
+    "Kafka bootstrap servers",
+);
+const REGISTRY: Setting = s(
+    "SCHEMA_REGISTRY_URL",
+    "http://127.0.0.1:8081",
+    "Confluent-compatible schema registry",
+);
+const SESSION: Setting = s(
+    "TECHPOTLI_SESSION_TIMEOUT_MS",
+    "10000",
+    "consumer group session timeout (1000..=300000)",
+);
+const STATIC: Setting = s(
+    "TECHPOTLI_STATIC_MEMBERSHIP",
+    "true",
+    "keep partitions across restarts (KIP-345); false: leave the group on exit",
+);
+const ADMIN: Setting = s(
+    "TECHPOTLI_ADMIN_LISTEN",
+    "127.0.0.1:9100",
+    "/healthz, /readyz and /metrics",
+);
+
 /// Every processor's settings ([`crate::RuntimeConfig::from_env`]).
 pub const RUNTIME: &[Setting] = &[
-    s(
-        "KAFKA_BOOTSTRAP",
-        "127.0.0.1:9092",
-        "Kafka bootstrap servers",
-    ),
-    s(
-        "SCHEMA_REGISTRY_URL",
-        "http://127.0.0.1:8081",
-        "Confluent-compatible schema registry",
-    ),
+    BOOTSTRAP,
+    REGISTRY,
     s(
         "TECHPOTLI_INSTANCE_ID",
         "the host name",
@@ -56,35 +74,15 @@ pub const RUNTIME: &[Setting] = &[
         "30000",
         "Kafka transaction timeout (1000..=900000)",
     ),
-    s(
-        "TECHPOTLI_SESSION_TIMEOUT_MS",
-        "10000",
-        "consumer group session timeout (1000..=300000)",
-    ),
-    s(
-        "TECHPOTLI_STATIC_MEMBERSHIP",
-        "true",
-        "keep partitions across restarts (KIP-345); false: leave the group on exit",
-    ),
-    s(
-        "TECHPOTLI_ADMIN_LISTEN",
-        "127.0.0.1:9100",
-        "/healthz, /readyz and /metrics",
-    ),
+    SESSION,
+    STATIC,
+    ADMIN,
 ];
 
 /// Every sink's settings ([`crate::sink::SinkConfig::from_env`]).
 pub const SINK: &[Setting] = &[
-    s(
-        "KAFKA_BOOTSTRAP",
-        "127.0.0.1:9092",
-        "Kafka bootstrap servers",
-    ),
-    s(
-        "SCHEMA_REGISTRY_URL",
-        "http://127.0.0.1:8081",
-        "Confluent-compatible schema registry",
-    ),
+    BOOTSTRAP,
+    REGISTRY,
     s(
         "TECHPOTLI_INSTANCE_ID",
         "the host name",
@@ -100,21 +98,9 @@ pub const SINK: &[Setting] = &[
         "50",
         "longest wait after a batch's first record",
     ),
-    s(
-        "TECHPOTLI_SESSION_TIMEOUT_MS",
-        "10000",
-        "consumer group session timeout",
-    ),
-    s(
-        "TECHPOTLI_STATIC_MEMBERSHIP",
-        "true",
-        "keep partitions across restarts (KIP-345)",
-    ),
-    s(
-        "TECHPOTLI_ADMIN_LISTEN",
-        "127.0.0.1:9100",
-        "/healthz, /readyz and /metrics",
-    ),
+    SESSION,
+    STATIC,
+    ADMIN,
 ];
 
 /// The settings table printed under `--help`.
