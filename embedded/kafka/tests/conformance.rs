@@ -288,3 +288,44 @@ fn acl_apis_are_advertised_and_say_security_is_disabled() {
     );
     assert_eq!(deleted.filter_results[0].error_code, disabled);
 }
+
+#[test]
+fn delete_topics_answers_in_every_version() {
+    use kafka_protocol::messages::DeleteTopicsRequest;
+    let b = TestBroker::start();
+    for version in 1..=6 {
+        let t = format!("doomed-{version}");
+        assert_eq!(create(&b, topic(&t, 1, &[])).0, 0);
+        let req = DeleteTopicsRequest::default()
+            .with_topic_names(vec![name(&t), name("never-was")])
+            .with_timeout_ms(5_000);
+        let req = if version >= 6 {
+            use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+            DeleteTopicsRequest::default()
+                .with_topics(vec![
+                    DeleteTopicState::default().with_name(Some(name(&t))),
+                    DeleteTopicState::default().with_name(Some(name("never-was"))),
+                ])
+                .with_timeout_ms(5_000)
+        } else {
+            req
+        };
+        let resp = call(&b.bootstrap, version, &req);
+        let results: Vec<(Option<String>, i16)> = resp
+            .responses
+            .iter()
+            .map(|r| (r.name.as_ref().map(|n| n.0.to_string()), r.error_code))
+            .collect();
+        assert_eq!(
+            results,
+            vec![
+                (Some(t.clone()), 0),
+                (
+                    Some("never-was".to_owned()),
+                    ResponseError::UnknownTopicOrPartition.code()
+                )
+            ],
+            "v{version}"
+        );
+    }
+}

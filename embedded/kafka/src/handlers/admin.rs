@@ -196,6 +196,9 @@ pub fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsR
     let responses = wanted
         .into_iter()
         .map(|(name, id)| {
+            // The result names the topic as asked: `name` is not nullable before v6, and a
+            // null there is a response clients cannot parse.
+            let asked = name.clone();
             let name = name.or_else(|| {
                 cluster
                     .topics
@@ -210,7 +213,7 @@ pub fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsR
                 } else {
                     ResponseError::UnknownTopicId
                 };
-                return r.with_error_code(e.code());
+                return r.with_name(asked.map(topic_name)).with_error_code(e.code());
             };
             let topic = cluster.topics.remove(&name).expect("checked");
             for meta in cluster.txns.values_mut() {
