@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (.ci/run execs this):
-#   services -> python env -> fmt -> clippy -> build -> Rust tests -> Python conformance ->
+#   services -> python env -> fmt -> clippy -> build -> Rust tests -> librdkafka's suite ->
+#   Python conformance ->
 #   registry interop again with the newest confluent-kafka.
 # Stops at the first failing step and exits non-zero.
 #
@@ -66,6 +67,9 @@ else
     step "cargo test --workspace (cargo-nextest not found)"
     cargo test --workspace --no-fail-fast
 fi
+
+step "librdkafka's own test suite vs the embedded broker (scripts/librdkafka-suite.sh; --full for the long list)"
+scripts/librdkafka-suite.sh
 
 step "pytest tests/python (confluent-kafka vs broker and registry; confluent-kafka-go vs the registry; deploy files; schemathesis vs the API)"
 export TECHPOTLI_BROKER_BIN="$CARGO_TARGET_DIR/debug/techpotli-broker"
