@@ -88,7 +88,8 @@ fn member(bootstrap: &str, topic: &str, group: &str) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
-        .set("session.timeout.ms", "3000")
+        // Kafka's group.min.session.timeout.ms (the embedded broker's too).
+        .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         .create()
         .expect("consumer config");

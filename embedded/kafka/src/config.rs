@@ -58,7 +58,7 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             max_frame_bytes: 100 * 1024 * 1024,
             group_limits: GroupLimits {
-                min_session_timeout: Duration::from_secs(1),
+                min_session_timeout: Duration::from_secs(6),
                 max_session_timeout: Duration::from_mins(30),
                 initial_rebalance_delay: Duration::ZERO,
             },

@@ -69,7 +69,7 @@ pub fn decode(key: ApiKey, body: &mut Bytes, version: i16) -> anyhow::Result<Req
 pub async fn handle(broker: &Broker, req: RequestKind, ctx: &RequestContext) -> ResponseKind {
     let v = ctx.version;
     match req {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(None)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::answer(&r, v)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::metadata(broker, r, v)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(metadata::find_coordinator(broker, r, v))

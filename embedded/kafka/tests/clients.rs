@@ -202,6 +202,7 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
             ("min.compaction.lag.ms", "0"),
             ("delete.retention.ms", "0"),
             ("min.cleanable.dirty.ratio", "0.01"),
+            ("segment.ms", "100"),
         ],
     );
     let p = producer(&b.bootstrap, &[("compression.type", "snappy")]);
@@ -227,10 +228,21 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
         )
         .await
         .unwrap();
+        // The active segment is never cleaned: an append after segment.ms rolls it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let d = p
+            .send(
+                FutureRecord::to(&topic).key("roll").payload("r"),
+                Timeout::Never,
+            )
+            .await
+            .unwrap();
+        latest.insert("roll".to_owned(), ("r".to_owned(), d.offset));
     });
     latest.remove("k0");
-    // Compaction runs on the broker's maintenance tick: poll until it settles (bounded).
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Compaction runs on the broker's maintenance tick (Apache Kafka's cleaner: after its
+    // 15 s backoff, and the tombstone goes at the next pass): poll until it settles.
+    let deadline = Instant::now() + Duration::from_secs(75);
     let (msgs, got) = loop {
         let c = consumer(&b.bootstrap, &unique("g"), &[]);
         c.subscribe(&[&topic]).unwrap();
@@ -244,14 +256,14 @@ fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
                 )
             })
             .collect();
-        if msgs.len() == 9 || Instant::now() > deadline {
+        if msgs.len() == 10 || Instant::now() > deadline {
             break (msgs, got);
         }
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_eq!(
         msgs.len(),
-        9,
+        10,
         "one record per live key, tombstone gone: {got:?}"
     );
     assert_eq!(got, latest);

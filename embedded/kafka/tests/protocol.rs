@@ -46,7 +46,9 @@ fn oversized_frame_closes_only_that_connection() {
 }
 
 #[test]
-fn unsupported_api_versions_version_gets_a_v0_answer_with_the_ranges() {
+/// KIP-511, as Kafka does it: UNSUPPORTED_VERSION in v0 with the ApiVersions range alone, so
+/// the client retries at a version both know.
+fn unsupported_api_versions_version_gets_a_v0_answer_with_its_own_range() {
     let b = TestBroker::start();
     let mut s = connect(&b);
     let mut header = RequestHeader::default();
@@ -70,11 +72,13 @@ fn unsupported_api_versions_version_gets_a_v0_answer_with_the_ranges() {
     assert_eq!(h.correlation_id, 7);
     let v = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
     assert_eq!(v.error_code, 35, "UNSUPPORTED_VERSION");
-    assert!(
-        v.api_keys
-            .iter()
-            .any(|k| k.api_key == ApiKey::Fetch as i16 && k.max_version == 12)
-    );
+    let keys: Vec<(i16, i16)> = v
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version))
+        .collect();
+    assert_eq!(keys, vec![(ApiKey::ApiVersions as i16, 0)]);
+    assert!(v.api_keys[0].max_version >= 3);
 }
 
 #[test]
@@ -119,5 +123,35 @@ proptest! {
         let version = min + (version_pick % (max - min + 1) as u16) as i16;
         let mut bytes = Bytes::from(body);
         let _ = decode(key, &mut bytes, version);
+    }
+}
+
+/// KIP-511: ApiVersions v3+ names the client's software; a name or version that is empty or
+/// not of `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?` is INVALID_REQUEST, as on Kafka.
+#[test]
+fn api_versions_v3_checks_the_client_software_fields() {
+    use common::wire::call;
+    use kafka_protocol::messages::ApiVersionsRequest;
+    let b = TestBroker::start();
+    let ask = |name: &'static str, version: &'static str| {
+        call(
+            &b.bootstrap,
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str(name))
+                .with_client_software_version(StrBytes::from_static_str(version)),
+        )
+    };
+    let ok = ask("librdkafka", "2.16.0");
+    assert_eq!(ok.error_code, 0);
+    assert!(!ok.api_keys.is_empty());
+    for (name, version) in [
+        ("", "1.0"),
+        ("librdkafka", ""),
+        ("bad name", "1"),
+        ("x", "-1"),
+    ] {
+        let r = ask(name, version);
+        assert_eq!(r.error_code, 42, "INVALID_REQUEST for {name:?} {version:?}");
     }
 }

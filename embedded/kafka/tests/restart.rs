@@ -47,6 +47,7 @@ fn compacted_partition_survives_restart_with_offsets_and_watermarks() {
             ("cleanup.policy", "compact"),
             ("min.compaction.lag.ms", "0"),
             ("min.cleanable.dirty.ratio", "0.01"),
+            ("segment.ms", "100"),
         ],
     );
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -66,27 +67,35 @@ fn compacted_partition_survives_restart_with_offsets_and_watermarks() {
                 .unwrap();
             }
         }
+        // The active segment is never cleaned: an append after segment.ms rolls it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        p.send(
+            FutureRecord::to(&topic).key("roll").payload("r"),
+            Timeout::Never,
+        )
+        .await
+        .unwrap();
     });
     drop(p);
     // Compaction runs on the broker's maintenance tick: wait for it rather than guess a delay.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let before = loop {
         let records = read_all(&b.bootstrap, &topic);
-        if records.len() == 5 || std::time::Instant::now() > deadline {
+        if records.len() == 6 || std::time::Instant::now() > deadline {
             break records;
         }
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_eq!(
         before.len(),
-        5,
-        "compacted to one record per key: {before:?}"
+        6,
+        "compacted to one record per key, and the roll record: {before:?}"
     );
     let c = consumer(&b.bootstrap, &unique("g"), &[]);
     let marks_before = c
         .fetch_watermarks(&topic, 0, Duration::from_secs(5))
         .unwrap();
-    assert_eq!(marks_before, (0, 20));
+    assert_eq!(marks_before, (0, 21));
     drop(c);
     b.stop();
 
@@ -110,7 +119,7 @@ fn compacted_partition_survives_restart_with_offsets_and_watermarks() {
         ))
         .unwrap();
     assert_eq!(
-        d.offset, 20,
+        d.offset, 21,
         "appends continue after the old high watermark"
     );
 }

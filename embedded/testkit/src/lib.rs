@@ -9,7 +9,10 @@
 //! - [`log_to_test_output`]: the broker's and clients' tracing in a failing test's output.
 //! - [`wait_until`]: polling for a condition with a deadline.
 //! - [`mysql`]: the MariaDB server and login the tests use (`DATABASE_URL`).
+//! - [`apache`]: private Apache Kafka nodes and clusters (`scripts/kafka.sh`), and
+//!   [`EXTERNAL_KAFKA_ENV`], which runs the tests on Apache Kafka instead of the embedded broker.
 
+pub mod apache;
 pub mod fixtures;
 pub mod mysql;
 pub mod sink;
@@ -22,18 +25,64 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use techpotli_kafka::{BrokerConfig, BrokerHandle};
 
-/// A broker running on a runtime of its own; stopped when dropped.
+/// Makes [`TestBroker::start`] hand out Apache Kafka instead of an embedded broker: the same
+/// tests, the same assertions, against the real thing (CI's Apache Kafka pass). A bootstrap
+/// list names a running Kafka that tests share (they use unique topic and group names);
+/// `apache` starts a private single-node Apache Kafka per test ([`apache::ApacheKafka`]), for
+/// tests that use fixed topic names, like the end-to-end suite.
+pub const EXTERNAL_KAFKA_ENV: &str = "TECHPOTLI_TEST_KAFKA";
+
+/// The external Kafka the tests run against, if [`EXTERNAL_KAFKA_ENV`] names one.
+pub fn external_kafka() -> Option<String> {
+    std::env::var(EXTERNAL_KAFKA_ENV)
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+}
+
+/// A broker running on a runtime of its own (stopped when dropped), or the external Kafka of
+/// [`EXTERNAL_KAFKA_ENV`] (left running).
 pub struct TestBroker {
     pub bootstrap: String,
     rt: Option<tokio::runtime::Runtime>,
     handle: Option<BrokerHandle>,
+    apache: Option<apache::ApacheKafka>,
 }
 
 impl TestBroker {
+    /// The embedded broker with its defaults, or the external Kafka when one is named.
     pub fn start() -> Self {
+        if let Some(external) = external_kafka() {
+            log_to_test_output();
+            let apache = (external == "apache").then(|| apache::ApacheKafka::start(1, &[]));
+            let bootstrap = apache.as_ref().map_or(external, |k| k.bootstrap.clone());
+            tracing::info!(%bootstrap, "testing against Apache Kafka ({EXTERNAL_KAFKA_ENV})");
+            return Self {
+                bootstrap,
+                rt: None,
+                handle: None,
+                apache,
+            };
+        }
         Self::start_with(BrokerConfig::default())
     }
 
+    /// On `kafka`, stopped with this.
+    pub fn on_apache(kafka: apache::ApacheKafka) -> Self {
+        log_to_test_output();
+        Self {
+            bootstrap: kafka.bootstrap.clone(),
+            rt: None,
+            handle: None,
+            apache: Some(kafka),
+        }
+    }
+
+    /// The private Apache Kafka under this, if any.
+    pub fn apache(&self) -> Option<&apache::ApacheKafka> {
+        self.apache.as_ref()
+    }
+
+    /// Always the embedded broker: `config` is its own.
     pub fn start_with(config: BrokerConfig) -> Self {
         log_to_test_output();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +97,7 @@ impl TestBroker {
             bootstrap: handle.bootstrap(),
             rt: Some(rt),
             handle: Some(handle),
+            apache: None,
         }
     }
 
@@ -59,6 +109,7 @@ impl TestBroker {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
+        self.apache.take();
     }
 }
 
@@ -103,7 +154,9 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&s
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    // -1: the broker's default.replication.factor (3 on CI's Apache Kafka cluster).
+    let rf = if external_kafka().is_some() { -1 } else { 1 };
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
     for (k, v) in configs {
         topic = topic.set(k, v);
     }

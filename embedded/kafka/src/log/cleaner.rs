@@ -1,9 +1,11 @@
 //! Retention (delete policy: whole segments, at the retention check) and compaction (compact
 //! policy, on the maintenance tick).
 //!
-//! Compaction keeps the latest record per key below the last stable offset, drops aborted
-//! transactional records and, after `delete.retention.ms`, tombstones. Surviving records keep
-//! their offsets; batches are re-encoded with their original codec, producer and sequence.
+//! Compaction keeps the latest record per key below the last stable offset and below the
+//! active segment (Kafka never cleans the segment being written; it rolls by `segment.ms` or
+//! `segment.bytes` on the next append), drops aborted transactional records and, after
+//! `delete.retention.ms`, tombstones. Surviving records keep their offsets; batches are
+//! re-encoded with their original codec, producer and sequence.
 
 use std::collections::HashMap;
 
@@ -62,7 +64,7 @@ fn compact(
     now_ms: i64,
 ) {
     let lag = config.min_compaction_lag_ms();
-    let upto = log.last_stable_offset();
+    let upto = log.last_stable_offset().min(log.active_segment_base());
     let cleanable: Vec<&Batch> = log
         .batches()
         .take_while(|b| b.next_offset() <= upto && b.max_timestamp <= now_ms - lag)

@@ -79,6 +79,11 @@ impl PartitionLog {
     }
 
     /// Last stable offset: the first offset of the earliest open transaction, else the HW.
+    /// Where the active segment starts: compaction never goes past it, as on Kafka.
+    pub fn active_segment_base(&self) -> i64 {
+        self.segments.active_base().unwrap_or(self.high_watermark)
+    }
+
     pub fn last_stable_offset(&self) -> i64 {
         self.ongoing
             .keys()

@@ -98,6 +98,11 @@ impl SegmentIndex {
         self.segments.iter()
     }
 
+    /// Base offset of the segment appends go to (Kafka's active segment), if any.
+    pub fn active_base(&self) -> Option<i64> {
+        self.segments.back().map(|s| s.base_offset)
+    }
+
     /// Accounts for a batch appended at the log end (`now_ms` is when, or, on recovery, when
     /// its file was last written), rolling a new segment first when the policy says so.
     pub fn on_append(&mut self, b: &Batch, now_ms: i64, roll: Roll) {

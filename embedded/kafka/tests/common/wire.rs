@@ -68,3 +68,48 @@ pub fn batch(records: &[(Option<&str>, &str, i64)]) -> Bytes {
     RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("batch encodes");
     buf.freeze()
 }
+
+/// The node id of the broker at `bootstrap` (0 for the embedded broker, 1.. for Apache Kafka).
+pub fn node_id(bootstrap: &str) -> i32 {
+    use kafka_protocol::messages::MetadataRequest;
+    call(
+        bootstrap,
+        9,
+        &MetadataRequest::default().with_topics(Some(vec![])),
+    )
+    .brokers
+    .first()
+    .map(|b| b.node_id.0)
+    .expect("a broker in Metadata")
+}
+
+/// Waits until every partition of `topic` has a leader: Apache Kafka answers CreateTopics
+/// before its partitions can take produce requests.
+pub fn await_leaders(bootstrap: &str, topic: &str) {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, TopicName};
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_owned())),
+        ))]))
+        .with_allow_auto_topic_creation(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let md = call(bootstrap, 9, &req);
+        let ready = md.topics.first().is_some_and(|t| {
+            t.error_code == 0
+                && !t.partitions.is_empty()
+                && t.partitions
+                    .iter()
+                    .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{topic}: no leaders after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
