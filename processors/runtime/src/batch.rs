@@ -26,10 +26,6 @@ use crate::timers::{self, FiredTimer, TIMERS};
 use crate::txn::{self, Failure};
 use crate::{RuntimeError, avro::AvroIo};
 
-/// Consecutive aborted transactions after which the instance gives up: a batch that can never
-/// commit (e.g. an emit to a topic that does not exist) must not spin forever.
-const MAX_CONSECUTIVE_ABORTS: u32 = 10;
-
 /// Header naming the app that produced a record (beside `traceparent`).
 pub const APP_HEADER: &str = "app";
 
@@ -73,6 +69,8 @@ impl<P: Processor> Engine<P> {
                         .map(|s| (s.name(), s.len())),
                 );
                 self.aborts_in_a_row = 0;
+                self.producers_in_a_row = 0;
+                self.fenced_in_a_row = 0;
                 let dead: u64 = outcome.dead.values().sum();
                 let s = &self.shared;
                 s.processed.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -108,6 +106,9 @@ impl<P: Processor> Engine<P> {
                 let exp = self.aborts_in_a_row.min(5);
                 std::thread::sleep(Duration::from_millis(100 << exp).min(Duration::from_secs(5)));
                 Ok(false)
+            }
+            Err(Failure::Fatal(e)) if self.producer.client().fatal_error().is_some() => {
+                self.replace_failed_producer(batch, e).map(|()| false)
             }
             Err(Failure::Fatal(e)) => {
                 let _ = self
@@ -219,57 +220,6 @@ impl<P: Processor> Engine<P> {
                 if !dlq {
                     out.timers += 1;
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Aborts the open transaction, undoes every store write of the batch and seeks each
-    /// partition of the batch back to its first record (= its committed offset: batches are
-    /// contiguous and the previous one committed).
-    fn abort_and_rewind(&mut self, batch: &[OwnedMessage]) -> Result<(), RuntimeError> {
-        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
-        metrics::aborted(&self.cfg.app_id);
-        self.aborts_in_a_row += 1;
-        let producer = &self.producer;
-        let timeout = self.cfg.transaction_timeout;
-        match txn::call(producer, || producer.abort_transaction(timeout)) {
-            Ok(()) => {}
-            Err(Failure::Abortable(e)) => return Err(RuntimeError::Fatal(e)),
-            Err(Failure::Retry(why)) => return Err(RuntimeError::Config(why)),
-            Err(Failure::Fatal(e)) => return Err(e),
-        }
-        for task in self.tasks.values_mut() {
-            task.stores
-                .values_mut()
-                .chain(task.tables.values_mut())
-                .for_each(|s| s.rollback_to(0));
-        }
-        if self.aborts_in_a_row > MAX_CONSECUTIVE_ABORTS {
-            return Err(RuntimeError::Config(format!(
-                "{} transactions in a row aborted; giving up",
-                self.aborts_in_a_row
-            )));
-        }
-        let mut first: BTreeMap<Tp, i64> = BTreeMap::new();
-        for m in batch {
-            first
-                .entry((m.topic().to_owned(), m.partition()))
-                .or_insert(m.offset());
-        }
-        if first.is_empty() {
-            return Ok(());
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), o) in &first {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
-        }
-        let res = self
-            .consumer
-            .seek_partitions(tpl, Duration::from_secs(10))?;
-        for e in res.elements() {
-            if let Err(err) = e.error() {
-                return Err(RuntimeError::Kafka(err));
             }
         }
         Ok(())

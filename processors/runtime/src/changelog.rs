@@ -137,7 +137,9 @@ pub fn ensure_topics(bootstrap: &str, app: &str, t: &Topology<'_>) -> Result<i32
             Some(_) => continue,
             None => {}
         }
-        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        // -1: the cluster's default.replication.factor. A changelog on one broker of a cluster
+        // would lose the state (and stall its task) with that broker.
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
         let retention = techpotli_topics::catalogue()
             .conventions
             .dlq_retention_ms
@@ -200,6 +202,48 @@ pub fn restore(
     Ok((r.data, r.records))
 }
 
+/// Errors of a cluster that is failing over or briefly unreachable, not of a wrong request.
+fn transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::OperationTimedOut
+                | C::RequestTimedOut
+                | C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::NotCoordinator
+                | C::CoordinatorNotAvailable
+                | C::CoordinatorLoadInProgress
+                | C::NetworkException
+                | C::UnknownTopicOrPartition
+                | C::UnknownPartition
+        )
+    )
+}
+
+/// Calls `f` until it succeeds, a non-transient error, or `deadline`, backing off up to 1 s.
+fn until_deadline<T>(
+    deadline: Instant,
+    topic: &str,
+    mut f: impl FnMut() -> Result<T, KafkaError>,
+) -> Result<T, RuntimeError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) && Instant::now() + backoff < deadline => {
+                tracing::warn!(%topic, error = %e, "restore waits for the cluster");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// What [`restore_upto`] read.
 #[derive(Debug, Default)]
 pub struct Restored {
@@ -236,8 +280,17 @@ pub fn restore_upto(
         .create_with_context(RestoreContext)?;
     let mut tpl = TopicPartitionList::new();
     let mut pending = HashSet::new();
+    let deadline = Instant::now() + timeout;
     for (&p, &bound) in upto {
-        let (low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)?;
+        let (low, high) = until_deadline(deadline, topic, || {
+            consumer
+                .fetch_watermarks(topic, p, META_TIMEOUT)
+                .inspect_err(|_| {
+                    // librdkafka answers from its metadata cache: refresh it, or a leader
+                    // elected after a failover stays unknown to this client.
+                    let _ = consumer.fetch_metadata(Some(topic), META_TIMEOUT);
+                })
+        })?;
         let end = match bound {
             Some(b) if !scan_past => b.min(high),
             _ => high,
@@ -251,7 +304,6 @@ pub fn restore_upto(
         return Ok(out);
     }
     consumer.assign(&tpl)?;
-    let deadline = Instant::now() + timeout;
     while !pending.is_empty() {
         if Instant::now() > deadline {
             return Err(RuntimeError::Restore(format!(
@@ -262,6 +314,11 @@ pub fn restore_upto(
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 pending.remove(&p);
+            }
+            // A leader moving or a broker down is a pause (librdkafka keeps fetching once the
+            // partition has a leader again); the deadline bounds it.
+            Some(Err(e)) if transient(&e) => {
+                tracing::warn!(%topic, error = %e, "restore waits for the cluster");
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {

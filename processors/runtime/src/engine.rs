@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::producer::Producer;
 
@@ -52,6 +53,14 @@ pub(crate) struct Engine<P: Processor> {
     pub(crate) tasks: BTreeMap<i32, Task>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) aborts_in_a_row: u32,
+    /// When the current run of aborted transactions began.
+    pub(crate) aborting_since: Instant,
+    /// Failed producers replaced since the last commit.
+    pub(crate) producers_in_a_row: u32,
+    /// Every topic the group consumer subscribes to (to subscribe a replacement).
+    pub(crate) topics: Vec<String>,
+    /// Consumers replaced after FENCED_INSTANCE_ID since the last commit.
+    pub(crate) fenced_in_a_row: u32,
     pub(crate) avro: Option<AvroIo>,
     pub(crate) co_tables: CoTables,
     pub(crate) globals: GlobalTables,
@@ -158,20 +167,7 @@ impl<P: Processor> Engine<P> {
             .iter()
             .map(|s| (s.clone(), changelog_topic(&cfg.app_id, s)))
             .collect();
-        let txn_ms = cfg.transaction_timeout.as_millis().to_string();
-        let producer: TxnProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.bootstrap)
-            .set("transactional.id", cfg.transactional_id())
-            .set("transaction.timeout.ms", &txn_ms)
-            .set("partitioner", "murmur2_random")
-            // Send at once: a transaction's records are invisible until it commits anyway, and
-            // under load batches form while requests are in flight. 5 ms cost each hop of
-            // `bench orders` ~5 ms at p50 for no measurable gain in `bench runtime`.
-            .set("linger.ms", "0")
-            .create()?;
-        producer
-            .init_transactions(cfg.transaction_timeout)
-            .map_err(RuntimeError::Fatal)?;
+        let producer = transactional_producer(&cfg)?;
         // Before the first input record: the instance is not ready until this returns.
         let globals = GlobalTables::bootstrap(
             &cfg.bootstrap,
@@ -179,34 +175,14 @@ impl<P: Processor> Engine<P> {
             &processor.global_tables(),
             Duration::from_secs(300),
         )?;
-        let mut consumer_cfg = ClientConfig::new();
-        if cfg.static_membership {
-            consumer_cfg.set("group.instance.id", &cfg.instance_id);
-        }
-        let consumer: BaseConsumer<RuntimeContext> = consumer_cfg
-            .set("bootstrap.servers", &cfg.bootstrap)
-            .set("group.id", &cfg.app_id)
-            .set("client.id", cfg.transactional_id())
-            .set("statistics.interval.ms", "5000")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest")
-            // Eager protocol on purpose: a revocation takes every partition at a batch
-            // boundary, which keeps "restore before process" simple to reason about.
-            .set("partition.assignment.strategy", "range,roundrobin")
-            .set(
-                "session.timeout.ms",
-                cfg.session_timeout.as_millis().to_string(),
-            )
-            .create_with_context(RuntimeContext::new(&cfg.app_id))?;
-        let topics: Vec<&str> = cfg
+        let topics: Vec<String> = cfg
             .input_topics
             .iter()
             .chain(&table_topics)
             .chain(&repartitions)
-            .map(String::as_str)
+            .cloned()
             .collect();
-        consumer.subscribe(&topics)?;
+        let consumer = group_consumer(&cfg, &topics)?;
         tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "runtime started");
         Ok(Self {
             cfg,
@@ -218,6 +194,10 @@ impl<P: Processor> Engine<P> {
             tasks: BTreeMap::new(),
             shared,
             aborts_in_a_row: 0,
+            aborting_since: Instant::now(),
+            producers_in_a_row: 0,
+            topics,
+            fenced_in_a_row: 0,
             avro,
             co_tables: CoTables::new(&tables),
             globals,
@@ -290,6 +270,10 @@ impl<P: Processor> Engine<P> {
                 None | Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        if code == RDKafkaErrorCode::FencedInstanceId {
+                            self.replace_fenced_consumer(&reason)?;
+                            return Ok(Vec::new());
+                        }
                         return Err(RuntimeError::Config(format!(
                             "consumer fatal error {code:?}: {reason}"
                         )));
@@ -299,6 +283,22 @@ impl<P: Processor> Engine<P> {
             }
         }
         Ok(merge_by_time(batch))
+    }
+
+    /// After a failover a static member's retried JoinGroup can fence the member it was
+    /// (FENCED_INSTANCE_ID, fatal to that librdkafka consumer): every partition is dropped as
+    /// if lost and a new consumer joins under the same instance id; the next assignment
+    /// restores from the changelogs as usual. Repeated fencing without a commit means another
+    /// instance has this id: the instance exits.
+    fn replace_fenced_consumer(&mut self, reason: &str) -> Result<(), RuntimeError> {
+        let (app, instance) = (&self.cfg.app_id, &self.cfg.instance_id);
+        crate::rebalance::fenced_again(&mut self.fenced_in_a_row, app, instance, reason)?;
+        self.assigned.clear();
+        self.tasks.clear();
+        self.co_tables.retain_tasks(&HashSet::new());
+        let _ = self.co_tables.take_released();
+        self.consumer = group_consumer(&self.cfg, &self.topics)?;
+        Ok(())
     }
 
     fn apply_rebalance(&mut self, batch: &mut Vec<OwnedMessage>) -> Result<(), RuntimeError> {
@@ -380,6 +380,61 @@ impl<P: Processor> Engine<P> {
         tracing::info!(?partitions, elapsed = ?started.elapsed(), "restore complete");
         Ok(())
     }
+}
+
+/// The instance's group consumer (static member when configured), subscribed to `topics`.
+fn group_consumer(
+    cfg: &RuntimeConfig,
+    topics: &[String],
+) -> Result<BaseConsumer<RuntimeContext>, RuntimeError> {
+    let mut consumer_cfg = ClientConfig::new();
+    if cfg.static_membership {
+        consumer_cfg.set("group.instance.id", &cfg.instance_id);
+    }
+    let consumer: BaseConsumer<RuntimeContext> = consumer_cfg
+        .set("bootstrap.servers", &cfg.bootstrap)
+        .set("group.id", &cfg.app_id)
+        .set("client.id", cfg.transactional_id())
+        .set("statistics.interval.ms", "5000")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        // Eager protocol on purpose: a revocation takes every partition at a batch
+        // boundary, which keeps "restore before process" simple to reason about.
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set(
+            "session.timeout.ms",
+            cfg.session_timeout.as_millis().to_string(),
+        )
+        .create_with_context(RuntimeContext::new(&cfg.app_id))?;
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
+
+/// The instance's transactional producer, its transactions initialised (which aborts what a
+/// previous incarnation left open).
+pub(crate) fn transactional_producer(cfg: &RuntimeConfig) -> Result<TxnProducer, RuntimeError> {
+    let txn_ms = cfg.transaction_timeout.as_millis().to_string();
+    let producer: TxnProducer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.bootstrap)
+        .set("transactional.id", cfg.transactional_id())
+        .set("transaction.timeout.ms", &txn_ms)
+        .set("partitioner", "murmur2_random")
+        // Send at once: a transaction's records are invisible until it commits anyway, and
+        // under load batches form while requests are in flight. 5 ms cost each hop of
+        // `bench orders` ~5 ms at p50 for no measurable gain in `bench runtime`.
+        .set("linger.ms", "0")
+        .create()?;
+    crate::txn::call(&producer, || {
+        producer.init_transactions(cfg.transaction_timeout)
+    })
+    .map_err(|f| match f {
+        crate::txn::Failure::Fatal(e) => e,
+        crate::txn::Failure::Abortable(e) => RuntimeError::Fatal(e),
+        crate::txn::Failure::Retry(why) => RuntimeError::Config(why),
+    })?;
+    Ok(producer)
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ mod globals;
 pub mod metrics;
 pub mod processor;
 mod rebalance;
+mod recovery;
 pub mod service;
 pub mod sink;
 pub mod store;
@@ -144,8 +145,13 @@ impl Runtime {
         let thread = std::thread::Builder::new()
             .name(format!("runtime-{}", config.instance_id))
             .spawn(move || {
+                let app = config.app_id.clone();
                 let result = engine::Engine::start(config, processor, s.clone())
                     .and_then(engine::Engine::run);
+                if let Err(e) = &result {
+                    // Said here too: a caller that only holds the handle would never know.
+                    tracing::error!(%app, error = %e, "runtime stopped on an error");
+                }
                 s.finished.store(true, Ordering::Relaxed);
                 result
             })

@@ -87,3 +87,25 @@ impl ConsumerContext for RuntimeContext {
         }
     }
 }
+
+/// Replacements of a consumer fenced as a static member (FENCED_INSTANCE_ID) without progress
+/// in between before giving up.
+const MAX_FENCED_IN_A_ROW: u32 = 5;
+
+/// Counts one more fencing of static member `instance` and says whether to replace the
+/// consumer (`Ok`) or give up: fenced again and again, another live instance has this id.
+pub(crate) fn fenced_again(
+    in_a_row: &mut u32,
+    app: &str,
+    instance: &str,
+    reason: &str,
+) -> Result<(), crate::RuntimeError> {
+    *in_a_row += 1;
+    if *in_a_row > MAX_FENCED_IN_A_ROW {
+        return Err(crate::RuntimeError::Config(format!(
+            "fenced {in_a_row} times in a row as group.instance.id {instance} (another instance with this id?): {reason}"
+        )));
+    }
+    tracing::warn!(%app, %instance, %reason, "static member fenced; joining with a new consumer");
+    Ok(())
+}

@@ -42,18 +42,27 @@ impl Failure {
     }
 }
 
-/// Runs a blocking transactional call, retrying while librdkafka says it is retriable.
+/// How long a retriable transactional call is retried: a cluster failing over (a leader or the
+/// transaction coordinator moving, a quorum re-forming) is a pause, not an end. Kafka Streams'
+/// `task.timeout.ms` has the same default.
+const RETRY_FOR: Duration = Duration::from_mins(5);
+
+/// Runs a blocking transactional call, retrying while librdkafka says it is retriable, for up
+/// to [`RETRY_FOR`], backing off up to 1 s.
 pub(crate) fn call<T>(
     producer: &TxnProducer,
     mut f: impl FnMut() -> Result<T, KafkaError>,
 ) -> Result<T, Failure> {
-    let mut attempts = 0;
+    let deadline = std::time::Instant::now() + RETRY_FOR;
+    let mut attempts = 0u32;
     loop {
         match f() {
-            Err(KafkaError::Transaction(re)) if re.is_retriable() && attempts < 10 => {
+            Err(KafkaError::Transaction(re))
+                if re.is_retriable() && std::time::Instant::now() < deadline =>
+            {
                 attempts += 1;
                 tracing::warn!(error = %re, attempts, "retriable transaction error, retrying");
-                std::thread::sleep(Duration::from_millis(100 * attempts));
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempts.min(10))));
             }
             Err(e) => return Err(Failure::classify(producer, e)),
             Ok(v) => return Ok(v),

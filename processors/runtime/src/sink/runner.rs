@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -144,6 +145,8 @@ struct Loop<S: Sink> {
     /// Next offset to accept per owned partition; anything below was applied already.
     positions: HashMap<Tp, i64>,
     shared: Arc<Shared>,
+    /// Consumers replaced after FENCED_INSTANCE_ID since the last applied batch.
+    fenced_in_a_row: u32,
 }
 
 impl<S: Sink> Loop<S> {
@@ -170,6 +173,27 @@ impl<S: Sink> Loop<S> {
             .map_err(|e| RuntimeError::Config(format!("starting the sink: {e}")))?;
         let sink = Arc::new(Mutex::new(sink));
         let rt = Arc::new(rt);
+        let consumer = Self::consumer(&cfg, &sink, &rt)?;
+        let dlq = DeadLetters::new(&cfg.bootstrap, &cfg.app_id)?;
+        tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "sink started");
+        Ok(Self {
+            cfg,
+            consumer,
+            dlq,
+            sink,
+            rt,
+            positions: HashMap::new(),
+            shared,
+            fenced_in_a_row: 0,
+        })
+    }
+
+    /// The group consumer, subscribed.
+    fn consumer(
+        cfg: &SinkConfig,
+        sink: &Arc<Mutex<S>>,
+        rt: &Arc<tokio::runtime::Runtime>,
+    ) -> Result<BaseConsumer<SinkContext<S>>, RuntimeError> {
         let context = SinkContext {
             app: cfg.app_id.clone(),
             sink: sink.clone(),
@@ -197,24 +221,30 @@ impl<S: Sink> Loop<S> {
             .create_with_context(context)?;
         let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        let dlq = DeadLetters::new(&cfg.bootstrap, &cfg.app_id)?;
-        tracing::info!(app = %cfg.app_id, instance = %cfg.instance_id, "sink started");
-        Ok(Self {
-            cfg,
-            consumer,
-            dlq,
-            sink,
-            rt,
-            positions: HashMap::new(),
-            shared,
-        })
+        Ok(consumer)
+    }
+
+    /// After a failover a static member's retried JoinGroup can fence the member it was
+    /// (FENCED_INSTANCE_ID, fatal to that librdkafka consumer): start a new consumer under the
+    /// same instance id. Nothing is lost: records not yet applied are read again from the
+    /// sink's stored offsets on the new assignment. Repeated fencing means a second instance
+    /// with this id runs somewhere: that stops the sink.
+    fn replace_fenced_consumer(&mut self, reason: &str) -> Result<(), RuntimeError> {
+        let (app, instance) = (&self.cfg.app_id, &self.cfg.instance_id);
+        crate::rebalance::fenced_again(&mut self.fenced_in_a_row, app, instance, reason)?;
+        self.positions.clear();
+        self.consumer = Self::consumer(&self.cfg, &self.sink, &self.rt)?;
+        Ok(())
     }
 
     fn run(mut self) -> Result<(), RuntimeError> {
         while !self.shared.stop.load(Ordering::Relaxed) {
             let batch = self.poll_batch()?;
-            if !batch.is_empty() && !self.apply(&batch)? {
-                break;
+            if !batch.is_empty() {
+                if !self.apply(&batch)? {
+                    break;
+                }
+                self.fenced_in_a_row = 0;
             }
         }
         self.consumer.unsubscribe();
@@ -247,6 +277,10 @@ impl<S: Sink> Loop<S> {
                 }
                 Some(Err(e)) => {
                     if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        if code == RDKafkaErrorCode::FencedInstanceId {
+                            self.replace_fenced_consumer(&reason)?;
+                            return Ok(Vec::new());
+                        }
                         return Err(RuntimeError::Config(format!(
                             "consumer fatal error {code:?}: {reason}"
                         )));
