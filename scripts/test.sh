@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (.ci/run execs this):
 #   services -> python env -> fmt -> clippy -> build -> Rust tests -> librdkafka's suite ->
-#   Python conformance ->
-#   registry interop again with the newest confluent-kafka.
+#   Python conformance -> the same suites on Apache Kafka (scripts/apache-kafka-suite.sh:
+#   protocol tests, differential tests, end to end, 3-node cluster faults, librdkafka's suite)
+#   -> registry interop again with the newest confluent-kafka.
 # Stops at the first failing step and exits non-zero.
 #
 # Environment:
@@ -82,6 +83,9 @@ if [ ! -x "$TECHPOTLI_BROKER_BIN" ]; then
     exit 1
 fi
 "$TECHPOTLI_PYTHON" -m pytest -q tests/python
+
+step "Apache Kafka (KRaft, from Maven Central): the suites again, differential tests, cluster faults (scripts/apache-kafka-suite.sh)"
+scripts/apache-kafka-suite.sh
 
 step "pytest registry interop with the newest confluent-kafka (tests/python/requirements-newest.txt)"
 export TECHPOTLI_PY_REQUIREMENTS=tests/python/requirements-newest.txt TECHPOTLI_VENV_NAME=venv-newest

@@ -5,6 +5,11 @@ The broker binary comes from ``TECHPOTLI_BROKER_BIN`` (scripts/test.sh sets it),
 
 Every test gets its own broker process on an ephemeral port, so one test's state or
 crash never leaks into the next. Each fixture stops only the process it started, by PID.
+
+With ``TECHPOTLI_TEST_KAFKA`` set to a bootstrap list (CI's Apache Kafka pass), the tests that
+speak only the protocol (those taking ``bootstrap``, and the registry's) run against that Kafka
+instead, with the same assertions; the tests that drive the embedded broker's process (signals,
+restarts, its flags) are skipped there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
+
+EXTERNAL_KAFKA = os.environ.get("TECHPOTLI_TEST_KAFKA", "").strip()
+EMBEDDED_ONLY = "drives the embedded broker's process; not run against the external Kafka"
 
 LISTENING_LINE = re.compile(r"^techpotli-broker listening on (127\.0\.0\.1):(\d+)$")
 STARTUP_TIMEOUT_S = 20.0
@@ -179,6 +187,8 @@ def _attach_log(request: pytest.FixtureRequest, broker: Broker) -> None:
 @pytest.fixture
 def broker(tmp_path: Path, request: pytest.FixtureRequest):
     """An in-memory broker on an ephemeral port for this test only."""
+    if EXTERNAL_KAFKA:
+        pytest.skip(EMBEDDED_ONLY)
     b = Broker(log_dir=tmp_path)
     b.start()
     try:
@@ -190,14 +200,18 @@ def broker(tmp_path: Path, request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def bootstrap(broker: Broker) -> str:
-    """``127.0.0.1:PORT`` of this test's in-memory broker."""
-    return broker.bootstrap
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    """``127.0.0.1:PORT`` of this test's in-memory broker, or the external Kafka."""
+    if EXTERNAL_KAFKA:
+        return EXTERNAL_KAFKA
+    return request.getfixturevalue("broker").bootstrap
 
 
 @pytest.fixture
 def persistent_broker(tmp_path: Path, request: pytest.FixtureRequest):
     """A broker on a temp data dir; ``stop()`` then ``start()`` restarts it on the same data."""
+    if EXTERNAL_KAFKA:
+        pytest.skip(EMBEDDED_ONLY)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     b = Broker(log_dir=tmp_path, data_dir=data_dir)
@@ -313,8 +327,12 @@ def registry(tmp_path: Path):
     """A broker and `techpotli-registry` on it: yields (bootstrap, registry URL)."""
     if not REGISTRY_BIN.is_file():
         pytest.fail(f"{REGISTRY_BIN} not built: run the Rust tests first (scripts/test.sh does)")
-    broker = Broker(log_dir=tmp_path)
-    bootstrap = broker.start()
+    broker = None
+    if EXTERNAL_KAFKA:
+        bootstrap = EXTERNAL_KAFKA
+    else:
+        broker = Broker(log_dir=tmp_path)
+        bootstrap = broker.start()
     port = free_port()
     log = open(tmp_path / "registry.stderr.log", "wb")
     proc = subprocess.Popen(
@@ -331,4 +349,5 @@ def registry(tmp_path: Path):
         proc.terminate()
         assert proc.wait(timeout=15) == 0
         log.close()
-        broker.stop()
+        if broker is not None:
+            broker.stop()

@@ -88,8 +88,10 @@ def test_metrics_endpoint_counts_requests(tmp_path, clients, name):
     import socket
     import urllib.request
 
-    from conftest import Broker
+    from conftest import EMBEDDED_ONLY, EXTERNAL_KAFKA, Broker
 
+    if EXTERNAL_KAFKA:
+        pytest.skip(EMBEDDED_ONLY)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         metrics_port = s.getsockname()[1]

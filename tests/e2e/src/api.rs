@@ -59,10 +59,22 @@ impl Api {
         &self,
         method: Method,
         path: &str,
-        (user, roles): (&str, &str),
+        who: (&str, &str),
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
+        self.call_retry_after(method, path, who, body, headers).0
+    }
+
+    /// [`Api::call`], with the answer's `Retry-After` header.
+    pub fn call_retry_after(
+        &self,
+        method: Method,
+        path: &str,
+        (user, roles): (&str, &str),
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (Answer, Option<String>) {
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -77,11 +89,14 @@ impl Api {
         self.rt.block_on(async {
             let r = rb.send().await.expect("the API answers");
             let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let text = r.text().await.unwrap_or_default();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            ((status, body), retry_after)
         })
     }
 

@@ -56,12 +56,17 @@ pub struct Stack {
     registry: Option<techpotli_registry::RegistryHandle>,
     producer: ThreadedProducer<DefaultProducerContext>,
     // Last: stopped after everything that talks to it.
-    _broker: TestBroker,
+    broker: TestBroker,
 }
 
 impl Stack {
+    /// On the embedded broker, or on Apache Kafka when `TECHPOTLI_TEST_KAFKA` asks for it.
     pub fn start() -> Self {
-        let broker = TestBroker::start();
+        Self::on(TestBroker::start())
+    }
+
+    /// On `broker` (e.g. a 3-node Apache Kafka cluster of the fault tests).
+    pub fn on(broker: TestBroker) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -107,8 +112,13 @@ impl Stack {
             rt,
             registry: Some(registry),
             producer,
-            _broker: broker,
+            broker,
         }
+    }
+
+    /// The broker (or Apache Kafka cluster) under the stack.
+    pub fn broker(&self) -> &TestBroker {
+        &self.broker
     }
 
     /// Runtime settings of one processor instance against this stack.

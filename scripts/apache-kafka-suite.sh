@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The same suites again, against Apache Kafka (KRaft, pinned in scripts/kafka/pom.xml, started
+# by scripts/kafka.sh) instead of the embedded broker:
+#   1. the Rust tests that speak only the protocol (broker, runtime) and the Python conformance
+#      suite, with the differential tests (embedded vs Kafka, observations equal), on one shared
+#      node (TECHPOTLI_TEST_KAFKA=<bootstrap>); the sinks' tests on a node each;
+#   2. the end-to-end suite, each test on a private node (TECHPOTLI_TEST_KAFKA=apache), and
+#      the cluster fault test on a 3-node cluster (`faults`);
+#   3. librdkafka's suite (scripts/librdkafka-suite.sh) against a node with 4 partitions per
+#      auto-created topic, as the embedded run has.
+# Each part prints its runner's summary; the last line is this script's own. Exits non-zero on
+# any failure. When Maven cannot serve Apache Kafka, it says so and exits 0 (the embedded runs
+# stand; nothing is faked).
+#
+#   scripts/apache-kafka-suite.sh [rust|python|e2e|faults|librdkafka]...   (default: all five)
+#
+# Environment: CARGO_TARGET_DIR, TECHPOTLI_PYTHON (scripts/test.sh sets both).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+parts=${*:-rust python e2e faults librdkafka}
+dir=$(mktemp -d /tmp/techpotli-kafka-ci.XXXXXX)
+log() { printf 'apache-kafka-suite: %s\n' "$*" >&2; }
+step() { printf '\n--> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+set +e
+scripts/kafka.sh fetch >/dev/null
+fetched=$?
+set -e
+if [ $fetched -eq 3 ]; then
+    log "SKIPPED: Maven Central could not serve Apache Kafka; only the embedded broker was tested"
+    echo "apache kafka: skipped (artifacts unavailable)"
+    exit 0
+fi
+[ $fetched -eq 0 ] || exit $fetched
+
+running=""
+stop_kafka() {
+    if [ -n "$running" ]; then scripts/kafka.sh stop --dir "$running" || true; running=""; fi
+}
+trap 'stop_kafka; rm -rf "$dir"' EXIT
+start_kafka() {
+    running="$dir/$1"
+    shift
+    scripts/kafka.sh start --dir "$running" "$@" | sed -n 's/^bootstrap=//p'
+}
+
+failed=""
+for part in $parts; do
+    case "$part" in
+        rust)
+            step "Rust protocol tests on Apache Kafka (broker, runtime, sinks)"
+            bootstrap=$(start_kafka shared)
+            # Integration tests only, not those of the command lines (they start no broker);
+            # tests that configure an embedded broker of their own still get one.
+            TECHPOTLI_TEST_KAFKA=$bootstrap cargo nextest run --no-fail-fast \
+                -p techpotli-kafka -p techpotli-runtime \
+                -E 'kind(test) & !binary(command_line)' || failed="$failed rust"
+            stop_kafka
+            # The sinks' tests create the catalogue's topics by their fixed names: a node each.
+            step "Rust sink tests on Apache Kafka (a node per test)"
+            TECHPOTLI_TEST_KAFKA=apache cargo nextest run --no-fail-fast \
+                -p techpotli-connector-mysql -p techpotli-connector-redis \
+                -E 'kind(test) & !binary(command_line)' || failed="$failed sinks"
+            ;;
+        python)
+            step "Python conformance and differential tests on Apache Kafka"
+            bootstrap=$(start_kafka shared)
+            TECHPOTLI_TEST_KAFKA=$bootstrap "$TECHPOTLI_PYTHON" -m pytest -q \
+                tests/python/test_produce_consume.py tests/python/test_transactions.py \
+                tests/python/test_groups.py tests/python/test_process_and_admin.py \
+                tests/python/test_differential.py tests/python/test_registry_interop.py \
+                || failed="$failed python"
+            stop_kafka ;;
+        e2e)
+            step "end-to-end suite on Apache Kafka (a node per test)"
+            # One test at a time: each brings a JVM to a 2-core machine.
+            TECHPOTLI_TEST_KAFKA=apache cargo nextest run --no-fail-fast -p techpotli-e2e \
+                --test-threads 1 || failed="$failed e2e"
+            ;;
+        faults)
+            step "cluster faults on a 3-node Apache Kafka (kill -9 of a follower, then the leader)"
+            TECHPOTLI_TEST_KAFKA=apache cargo nextest run --no-fail-fast -p techpotli-e2e \
+                --run-ignored only -E 'binary(cluster_faults)' || failed="$failed faults"
+            ;;
+        librdkafka)
+            step "librdkafka's suite on Apache Kafka"
+            bootstrap=$(start_kafka librdkafka --set num.partitions=4)
+            scripts/librdkafka-suite.sh --bootstrap "$bootstrap" || failed="$failed librdkafka"
+            stop_kafka ;;
+        *) log "unknown part '$part' (rust, python, e2e, librdkafka, faults)"; exit 2 ;;
+    esac
+done
+
+if [ -n "$failed" ]; then
+    echo "apache kafka: FAILED:$failed"
+    exit 1
+fi
+echo "apache kafka: all passed ($parts)"
