@@ -1,6 +1,8 @@
 //! `techpotli bench broker`: produce and consume N records (acks=all, idempotent), then copy
 //! them topic to topic twice — plain and transactional (EOS v2) — and report the
-//! transactional/plain ratio. Runs against the embedded broker unless `--bootstrap` is given.
+//! transactional/plain ratio, then the latency at a steady rate. Runs against the embedded
+//! broker unless `--external` is given; `--against <bootstrap>` runs the same phases on another
+//! cluster too (Apache Kafka from `scripts/kafka.sh`) and prints embedded/other ratios.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientConfig, ClientContext};
 
+use super::latency::{self, Latency};
 use super::{Measured, print_table, records_bar};
 
 /// Records per transaction in the transactional copy (Kafka Streams commits every 100 ms).
@@ -38,6 +41,10 @@ pub struct BrokerBench {
     /// Give the embedded broker a data directory (measures with persistence).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Also run every phase on this cluster (e.g. Apache Kafka) and print the embedded
+    /// broker's figures as ratios to it.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    against: Option<String>,
 }
 
 /// The size of a benchmark run, shared by the broker and runtime benchmarks.
@@ -79,7 +86,7 @@ impl ProducerContext for Acks {
     }
 }
 
-fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+pub(super) fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
     for (k, v) in extra {
@@ -297,6 +304,68 @@ pub(super) fn copy_phase(
     })
 }
 
+/// Every phase's figures on one broker.
+struct Run {
+    phases: Vec<Measured>,
+    latency: Latency,
+}
+
+fn measure(b: &BrokerBench, bootstrap: &str, label: &str) -> anyhow::Result<Run> {
+    let run_id = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+    let (input, plain_out, txn_out, lat) = (
+        format!("bench.input-{run_id}"),
+        format!("bench.plain-{run_id}"),
+        format!("bench.txn-{run_id}"),
+        format!("bench.latency-{run_id}"),
+    );
+    println!(
+        "\nbroker bench on {label}: {} records x {} bytes, {} partitions",
+        b.records, b.record_bytes, b.partitions,
+    );
+    create_topics(bootstrap, &[&input, &plain_out, &txn_out], b.partitions)?;
+    create_topics(bootstrap, &[&lat], 1)?;
+    let shape = b.shape();
+    let produce = produce_phase(&shape, bootstrap, &input)?;
+    let consume = consume_phase(&shape, bootstrap, &input)?;
+    let plain = copy_phase(&shape, bootstrap, &input, &plain_out, false)?;
+    let txn = copy_phase(&shape, bootstrap, &input, &txn_out, true)?;
+    let latency = latency::phase(bootstrap, &lat)?;
+    let ratio = txn.records_per_sec() / plain.records_per_sec();
+    let phases = vec![produce, consume, plain, txn];
+    print_table(&phases);
+    println!("\ntransactional / plain copy throughput: {ratio:.2}x");
+    println!(
+        "latency at a steady rate: ack p50 {:.2} ms, p99 {:.2} ms; produce-to-consume p50 {:.2} ms, p99 {:.2} ms",
+        latency.ack_p50, latency.ack_p99, latency.e2e_p50, latency.e2e_p99
+    );
+    Ok(Run { phases, latency })
+}
+
+/// Side by side: ours over theirs, so above 1 is faster for throughput and slower for latency.
+fn print_comparison(ours: &Run, theirs: &Run, them: &str) {
+    println!(
+        "\n{:<34} {:>14} {:>14} {:>8}",
+        "embedded vs", "embedded", them, "ratio"
+    );
+    for (o, t) in ours.phases.iter().zip(&theirs.phases) {
+        let r = o.records_per_sec() / t.records_per_sec();
+        println!(
+            "{:<34} {:>10.0} r/s {:>10.0} r/s {:>7.2}x",
+            o.name,
+            o.records_per_sec(),
+            t.records_per_sec(),
+            r
+        );
+    }
+    let (o, t) = (ours.latency, theirs.latency);
+    for (name, a, b) in [
+        ("ack latency p99", o.ack_p99, t.ack_p99),
+        ("produce-to-consume p99", o.e2e_p99, t.e2e_p99),
+    ] {
+        println!("{name:<34} {a:>11.2} ms {b:>11.2} ms {:>7.2}x", a / b);
+    }
+}
+
 pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
     let rt = super::services_runtime()?;
     let broker = super::BenchBroker::start(
@@ -307,29 +376,11 @@ pub fn run(b: &BrokerBench, external_bootstrap: &str) -> anyhow::Result<()> {
             ..techpotli_kafka::BrokerConfig::default()
         },
     )?;
-    let bootstrap = broker.bootstrap.clone();
-    let run_id = std::process::id();
-    let (input, plain_out, txn_out) = (
-        format!("bench.input-{run_id}"),
-        format!("bench.plain-{run_id}"),
-        format!("bench.txn-{run_id}"),
-    );
-    println!(
-        "broker bench: {} records x {} bytes, {} partitions, broker {}",
-        b.records,
-        b.record_bytes,
-        b.partitions,
-        broker.describe()
-    );
-    create_topics(&bootstrap, &[&input, &plain_out, &txn_out], b.partitions)?;
-    let shape = b.shape();
-    let produce = produce_phase(&shape, &bootstrap, &input)?;
-    let consume = consume_phase(&shape, &bootstrap, &input)?;
-    let plain = copy_phase(&shape, &bootstrap, &input, &plain_out, false)?;
-    let txn = copy_phase(&shape, &bootstrap, &input, &txn_out, true)?;
-    let ratio = txn.records_per_sec() / plain.records_per_sec();
-    print_table(&[produce, consume, plain, txn]);
-    println!("\ntransactional / plain copy throughput: {ratio:.2}x");
+    let ours = measure(b, &broker.bootstrap.clone(), &broker.describe())?;
     broker.stop(&rt);
+    if let Some(other) = &b.against {
+        let theirs = measure(b, other, other)?;
+        print_comparison(&ours, &theirs, "against");
+    }
     Ok(())
 }

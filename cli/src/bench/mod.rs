@@ -3,6 +3,8 @@
 
 mod broker;
 mod ingress;
+mod kafka_streams;
+mod latency;
 mod load;
 mod orders;
 mod runtime;

@@ -5,6 +5,8 @@
 //!   writes, committed offsets) — the plain pass-through;
 //! - a stream–table join (`demo::JoinDemo` over a co-partitioned table of every key);
 //! - a windowed count (`demo::WindowedCount`, 1 s tumbling windows);
+//! - Kafka Streams doing the plain pass-through's work with EOS v2 (`cli/bench/kafka-streams`,
+//!   built with Maven; skipped with `--without-kafka-streams`);
 //!
 //! and a changelog of `--restore-keys` keys is restored as a processor does on assignment.
 //! Prints records/s for each and the ratios against the baselines of the same run.
@@ -42,6 +44,9 @@ pub struct RuntimeBench {
     /// Keys written to a changelog and restored (0: skip the restore measurement).
     #[arg(long, default_value_t = 1_000_000)]
     restore_keys: u64,
+    /// Skip the Kafka Streams contender (it needs Java 17 and Maven).
+    #[arg(long)]
+    without_kafka_streams: bool,
 }
 
 /// `processor` under the runtime over `input` until `expect` records (the input, plus any
@@ -142,6 +147,7 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         join_out,
         window_out,
         changelog,
+        streams_out,
     ] = [
         "input",
         "raw",
@@ -150,6 +156,7 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         "join",
         "window",
         "changelog",
+        "kstreams",
     ]
     .map(|n| format!("bench.rt-{n}-{run_id}"));
     println!(
@@ -171,9 +178,16 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
             &join_out,
             &window_out,
             &changelog,
+            &streams_out,
         ],
         b.partitions,
     )?;
+    // Built before anything is measured, so Maven's time is nobody's.
+    let streams_classpath = if b.without_kafka_streams {
+        None
+    } else {
+        Some(super::kafka_streams::build()?)
+    };
     let shape = Shape {
         records: b.records,
         record_bytes: b.record_bytes,
@@ -219,6 +233,18 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         counter,
         b.records,
     )?;
+    let streams = streams_classpath
+        .map(|cp| {
+            super::kafka_streams::phase(
+                &cp,
+                &bootstrap,
+                &input,
+                &streams_out,
+                b.partitions,
+                (b.records, b.record_bytes),
+            )
+        })
+        .transpose()?;
     let restore = (b.restore_keys > 0)
         .then(|| restore_phase(b, &bootstrap, &changelog))
         .transpose()?;
@@ -246,12 +272,17 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
             "",
         ),
     ];
+    let streams_ratio = streams.as_ref().map(|s| pass_rate / s.records_per_sec());
     let mut rows = vec![produce, raw, runtime, joined, windowed];
+    rows.extend(streams);
     rows.extend(restore);
     print_table(&rows);
     println!();
     for (what, ratio, goal) in ratios {
         println!("{what}: {ratio:.2}x {goal}");
+    }
+    if let Some(r) = streams_ratio {
+        println!("runtime pass-through / Kafka Streams (EOS v2 + store): {r:.2}x");
     }
     if let Some(r) = rows.iter().find(|r| r.name.starts_with("restore")) {
         println!(
