@@ -42,6 +42,8 @@ impl<P: Processor> Engine<P> {
         if self.producers_in_a_row > MAX_PRODUCERS_IN_A_ROW {
             return Err(e);
         }
+        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
+        metrics::aborted(&self.cfg.app_id);
         tracing::warn!(error = %e, replacements = self.producers_in_a_row,
             "transactional producer failed; replacing it and reprocessing the batch");
         self.producer = crate::engine::transactional_producer(&self.cfg)?;
