@@ -40,10 +40,13 @@ stop_kafka() {
     if [ -n "$running" ]; then scripts/kafka.sh stop --dir "$running" || true; running=""; fi
 }
 trap 'stop_kafka; rm -rf "$dir"' EXIT
+# Sets `running` (so the EXIT trap stops it) and `bootstrap`; not in a subshell, or the trap
+# would not know the node.
 start_kafka() {
     running="$dir/$1"
     shift
-    scripts/kafka.sh start --dir "$running" "$@" | sed -n 's/^bootstrap=//p'
+    bootstrap=$(scripts/kafka.sh start --dir "$running" "$@" | sed -n 's/^bootstrap=//p')
+    [ -n "$bootstrap" ] || { log "Apache Kafka did not start (logs in $running)"; exit 1; }
 }
 
 failed=""
@@ -51,7 +54,7 @@ for part in $parts; do
     case "$part" in
         rust)
             step "Rust protocol tests on Apache Kafka (broker, runtime, sinks)"
-            bootstrap=$(start_kafka shared)
+            start_kafka shared
             # Integration tests only, not those of the command lines (they start no broker);
             # tests that configure an embedded broker of their own still get one.
             TECHPOTLI_TEST_KAFKA=$bootstrap cargo nextest run --no-fail-fast \
@@ -66,7 +69,7 @@ for part in $parts; do
             ;;
         python)
             step "Python conformance and differential tests on Apache Kafka"
-            bootstrap=$(start_kafka shared)
+            start_kafka shared
             TECHPOTLI_TEST_KAFKA=$bootstrap "$TECHPOTLI_PYTHON" -m pytest -q \
                 tests/python/test_produce_consume.py tests/python/test_transactions.py \
                 tests/python/test_groups.py tests/python/test_process_and_admin.py \
@@ -86,7 +89,7 @@ for part in $parts; do
             ;;
         librdkafka)
             step "librdkafka's suite on Apache Kafka"
-            bootstrap=$(start_kafka librdkafka --set num.partitions=4)
+            start_kafka librdkafka --set num.partitions=4
             scripts/librdkafka-suite.sh --bootstrap "$bootstrap" || failed="$failed librdkafka"
             stop_kafka ;;
         *) log "unknown part '$part' (rust, python, e2e, librdkafka, faults)"; exit 2 ;;
