@@ -111,9 +111,11 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 # Test-friendly timings (the embedded broker's): no first-join delay; a transaction past its
-# timeout is aborted within a second, not within Kafka's default ten.
+# timeout is aborted within a second, not within Kafka's default ten; an idle cleaner looks
+# for dirty logs every second, not every 15.
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+log.cleaner.backoff.ms=1000
 $extra
 EOF
 }

@@ -168,6 +168,41 @@ fn a_keyless_record_on_a_compacted_topic_is_named_and_the_batch_refused() {
 }
 
 #[test]
+fn a_produce_with_two_batches_for_one_partition_is_refused_whole() {
+    let b = TestBroker::start();
+    create(&b, topic("two-batches", 1, &[]));
+    let mut two = bytes::BytesMut::from(&batch(&[(Some("a"), "1", 1)])[..]);
+    two.extend_from_slice(&batch(&[(Some("b"), "2", 1)]));
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name("two-batches"))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(two.freeze())),
+                ]),
+        ]);
+    let r = call(&b.bootstrap, 9, &req).responses[0].partition_responses[0].clone();
+    assert_eq!(r.error_code, ResponseError::InvalidRecord.code(), "{r:?}");
+    assert!(r.record_errors.is_empty(), "{r:?}");
+    let ok = produce(
+        &b,
+        9,
+        "two-batches",
+        0,
+        &[(Some("a"), "1", 1), (Some("b"), "2", 1)],
+    );
+    assert_eq!(
+        (ok.error_code, ok.base_offset),
+        (0, 0),
+        "nothing of the refused request"
+    );
+}
+
+#[test]
 fn a_fetch_never_exceeds_max_bytes_except_for_one_first_batch() {
     let b = TestBroker::start();
     create(&b, topic("big", 3, &[("max.message.bytes", "2000000")]));

@@ -20,6 +20,8 @@ use crate::state::{Key, State};
 
 /// How long a write waits for its own record to come back through the reader.
 const READ_BACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening waits for the topic's leader (a node just started, a cluster electing).
+const LEADER_WAIT: Duration = Duration::from_secs(60);
 
 /// Why the store could not complete an operation (HTTP 500, Confluent code 50001/50002).
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,9 @@ async fn ensure_topic(bootstrap: &str, topic: &str) -> Result<(), StoreError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let spec = NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    // -1: the cluster's default.replication.factor, so a cluster's registry survives a broker.
+    let spec =
+        NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
     for r in admin.create_topics([&spec], &AdminOptions::new()).await? {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -53,6 +57,40 @@ async fn ensure_topic(bootstrap: &str, topic: &str) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Errors of a topic just created or a cluster failing over: Apache Kafka answers CreateTopics
+/// before the partition has a leader.
+fn transient(e: &rdkafka::error::KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::OperationTimedOut
+                | C::RequestTimedOut
+                | C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::UnknownTopicOrPartition
+                | C::UnknownPartition
+        )
+    )
+}
+
+/// The topic's high watermark, waiting up to [`LEADER_WAIT`] for its leader.
+fn high_watermark(consumer: &StreamConsumer, topic: &str) -> Result<i64, StoreError> {
+    let deadline = std::time::Instant::now() + LEADER_WAIT;
+    loop {
+        match consumer.fetch_watermarks(topic, 0, Duration::from_secs(5)) {
+            Ok((_, high)) => return Ok(high),
+            Err(e) if transient(&e) && std::time::Instant::now() < deadline => {
+                tracing::warn!(topic, error = %e, "schema store waits for its topic's leader");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 impl Store {
@@ -71,7 +109,7 @@ impl Store {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
         consumer.assign(&tpl)?;
-        let (_, high) = consumer.fetch_watermarks(topic, 0, Duration::from_secs(10))?;
+        let high = high_watermark(&consumer, topic)?;
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("enable.idempotence", "true")

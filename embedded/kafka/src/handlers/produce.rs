@@ -13,7 +13,8 @@ use crate::txn::Written;
 
 fn batch_error(e: &BatchError) -> ResponseError {
     match e {
-        BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        // Produce v3+ carries magic 2 only; Kafka refuses any other as an invalid record.
+        BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord,
         BatchError::Corrupt | BatchError::CrcMismatch | BatchError::Empty => {
             ResponseError::CorruptMessage
         }
@@ -76,6 +77,11 @@ fn produce_partition(
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     let batches = Batch::split_all(records.ok_or(ResponseError::CorruptMessage)?, true)
         .map_err(|e| batch_error(&e))?;
+    // Produce v3+ holds exactly one batch per partition (Kafka's `validateRecords`: the whole
+    // request's partition is refused, with no message and no per-record list).
+    if batches.len() != 1 {
+        return Err(ResponseError::InvalidRecord.into());
+    }
     if batches.iter().any(|b| b.size() > max_bytes) {
         return Err(ResponseError::MessageTooLarge.into());
     }

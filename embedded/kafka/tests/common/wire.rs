@@ -53,7 +53,9 @@ pub fn batch(records: &[(Option<&str>, &str, i64)]) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The encoder starts a new batch when `offset - sequence` changes; `i - 1` keeps
+            // one batch (Produce v3+ allows exactly one) whose base sequence is -1 (no producer).
+            sequence: i as i32 - 1,
             timestamp: *ts,
             key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
             value: Some(Bytes::copy_from_slice(v.as_bytes())),
