@@ -108,6 +108,7 @@ impl<P: Processor> Engine<P> {
                 Ok(false)
             }
             Err(Failure::Fatal(e)) if self.producer.client().fatal_error().is_some() => {
+                self.count_abort();
                 self.replace_failed_producer(batch, e).map(|()| false)
             }
             Err(Failure::Fatal(e)) => {

@@ -33,6 +33,7 @@ impl<P: Processor> Engine<P> {
     /// is open), the batch's store writes are undone and its partitions rewound, as after an
     /// abort. Another live instance with this transactional id would fence us again and again:
     /// after [`MAX_PRODUCERS_IN_A_ROW`] replacements without a commit, the instance exits.
+    /// The caller has counted the transaction as aborted ([`Self::count_abort`]).
     pub(crate) fn replace_failed_producer(
         &mut self,
         batch: &[OwnedMessage],
@@ -42,8 +43,6 @@ impl<P: Processor> Engine<P> {
         if self.producers_in_a_row > MAX_PRODUCERS_IN_A_ROW {
             return Err(e);
         }
-        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
-        metrics::aborted(&self.cfg.app_id);
         tracing::warn!(error = %e, replacements = self.producers_in_a_row,
             "transactional producer failed; replacing it and reprocessing the batch");
         self.producer = crate::engine::transactional_producer(&self.cfg)?;
@@ -54,8 +53,7 @@ impl<P: Processor> Engine<P> {
     /// partition of the batch back to its first record (= its committed offset: batches are
     /// contiguous and the previous one committed).
     pub(crate) fn abort_and_rewind(&mut self, batch: &[OwnedMessage]) -> Result<(), RuntimeError> {
-        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
-        metrics::aborted(&self.cfg.app_id);
+        self.count_abort();
         self.aborts_in_a_row += 1;
         if self.aborts_in_a_row == 1 {
             self.aborting_since = Instant::now();
@@ -81,6 +79,13 @@ impl<P: Processor> Engine<P> {
             )));
         }
         self.rollback_and_rewind(batch)
+    }
+
+    /// One transaction that did not commit: in `stats().aborts` and `runtime_aborted_total`,
+    /// once however it was ended (aborted, or its failed producer replaced).
+    pub(crate) fn count_abort(&self) {
+        self.shared.aborts.fetch_add(1, Ordering::Relaxed);
+        metrics::aborted(&self.cfg.app_id);
     }
 
     /// Undoes every store write of the batch and seeks each partition of the batch back to
