@@ -143,6 +143,27 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Polls `actual` until it equals `expected`; after `timeout`, fails showing both, so a
+/// materialised view that lags or diverges says where.
+pub fn wait_until_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    expected: &T,
+    mut actual: impl FnMut() -> T,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let got = actual();
+        if &got == expected {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            assert_eq!(&got, expected, "timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `prefix-<random>`, so tests sharing a broker never share a topic or group.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())

@@ -34,8 +34,8 @@ use techpotli_schemas::types::inventory::StockAdjusted;
 use techpotli_schemas::types::orders::OrderPlaced;
 use techpotli_schemas::types::payments::PaymentEvent;
 use techpotli_schemas::{AvroRecord, Codec, CodecError};
-pub use techpotli_testkit::wait_until;
 use techpotli_testkit::{ChildProc, TestBroker, free_port};
+pub use techpotli_testkit::{wait_until, wait_until_eq};
 use techpotli_topics::names;
 
 /// A decoded record: key, value, partition, offset.

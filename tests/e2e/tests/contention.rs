@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::RngExt;
 use techpotli_e2e::events::{authorized, order, stock};
 use techpotli_e2e::sinks::Sinks;
-use techpotli_e2e::{Stack, Tail, wait_until};
+use techpotli_e2e::{Stack, Tail, wait_until, wait_until_eq};
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderState, OrderStatusChanged};
 use techpotli_schemas::types::payments::RefundRequested;
@@ -189,10 +189,13 @@ fn check(
             (o.clone(), s.to_owned())
         })
         .collect();
-    wait_until("MySQL equals Kafka", Duration::from_secs(120), || {
-        sinks.mysql_stock() == final_stock
-            && sinks.mysql_orders() == (final_status.clone(), statuses)
-    });
+    let expected = (final_stock.clone(), (final_status, statuses));
+    wait_until_eq(
+        "MySQL equals Kafka",
+        Duration::from_secs(120),
+        &expected,
+        || (sinks.mysql_stock(), sinks.mysql_orders()),
+    );
     wait_until("Redis equals Kafka", Duration::from_secs(120), || {
         final_stock.iter().all(|(sku, (on_hand, reserved))| {
             sinks.redis_field("stock", sku, "on_hand") == Some(on_hand.to_string())
