@@ -25,7 +25,7 @@ target=${CARGO_TARGET_DIR:-/var/cache/techpotli/target}
 DEFAULT_TESTS="0001 0002 0005 0011 0012 0013 0014 0015 0017 0020 0021 0022 0029 0030 0031 \
 0034 0036 0037 0038 0039 0040 0041 0042 0044 0046 0047 0048 0049 0050 0051 0053 0054 0056 \
 0058 0059 0061 0062 0063 0064 0065 0069 0071 0073 0075 0082 0083 0084 0085 0086 0088 \
-0093 0097 0098 0099 0100 0101 0103 0107"
+0093 0097 0098 0099 0100 0101 0102 0103 0107 0052"
 # Slower (30-75 s each) and adding no protocol ground the default list does not cover.
 FULL_TESTS="$DEFAULT_TESTS 0026 0055 0076 0089 0091 0094 0104"
 
@@ -115,6 +115,28 @@ if [ -z "$bootstrap" ]; then
 fi
 log "broker $bootstrap; librdkafka $version"
 
+# Tests that create topics with kafka-topics.sh (0052) get Apache Kafka's own TopicCommand from
+# the Maven jars (scripts/kafka.sh tool): KAFKA_PATH/bin/kafka-topics.sh runs it. Without the jars
+# (Maven Central unreachable) those tests are left out, and the run says so.
+if scripts/kafka.sh fetch >/dev/null 2>&1; then
+    mkdir -p "$workdir/kafka/bin"
+    printf '#!/usr/bin/env bash\nexec %q tool org.apache.kafka.tools.TopicCommand "$@"\n' \
+        "$root/scripts/kafka.sh" >"$workdir/kafka/bin/kafka-topics.sh"
+    chmod +x "$workdir/kafka/bin/kafka-topics.sh"
+    export KAFKA_PATH="$workdir/kafka" BROKERS="$bootstrap"
+else
+    log "no Apache Kafka jars: leaving out 0052 (it needs kafka-topics.sh)"
+    tests=$(printf '%s\n' $tests | grep -vx 0052 | tr '\n' ' ')
+fi
+# The Kafka version a test assumes. 0052 at 3.9 also produces with the 0.9 protocol (message
+# format v0/v1), which Kafka 4 and this broker (v2 only, ADR 0001) refuse; at 4.x it does not.
+kafka_version_for() {
+    case $1 in
+        0052) echo 4.1.1 ;;
+        *) echo "${TEST_KAFKA_VERSION:-3.9.0}" ;;
+    esac
+}
+
 cat >"$workdir/test.conf" <<EOF
 metadata.broker.list=$bootstrap
 test.timeout.multiplier=2
@@ -123,7 +145,7 @@ passed=0 failed=0 failures=""
 for t in $tests; do
     started=$SECONDS
     # The runner's cwd is the scratch dir: it writes reports there, not into the cargo registry.
-    if (cd "$workdir" && RDKAFKA_TEST_CONF="$workdir/test.conf" TEST_KAFKA_VERSION=${TEST_KAFKA_VERSION:-3.9.0} \
+    if (cd "$workdir" && RDKAFKA_TEST_CONF="$workdir/test.conf" TEST_KAFKA_VERSION=$(kafka_version_for "$t") \
         TEST_MAX_REPLICATION_FACTOR=${TEST_MAX_REPLICATION_FACTOR:-1} \
         TESTS=$t timeout 600 "$runner" -p1 >"$workdir/$t.log" 2>&1); then
         passed=$((passed + 1))

@@ -94,14 +94,28 @@ impl Groups {
                 }
                 m.id.clone_from(&member_id);
                 m.last_seen = now;
+                m.session_timeout = session;
+                m.rebalance_timeout =
+                    Duration::from_millis(u64::try_from(a.rebalance_timeout_ms).unwrap_or(0));
+                // Kafka rebalances only if the group's protocol would change; the metadata may
+                // (a restarted consumer owns no partitions yet) without a rebalance.
+                let keeps_protocol = group
+                    .protocol
+                    .as_ref()
+                    .is_some_and(|p| a.protocols.iter().any(|(n, _)| n == p));
+                m.protocols.clone_from(&a.protocols);
                 let was_leader = group.leader.as_deref() == Some(old.as_str());
-                let same_protocols = m.protocols == a.protocols;
                 group.members.insert(member_id.clone(), m);
                 if was_leader {
                     group.leader = Some(member_id.clone());
                 }
-                if group.state == GroupState::Stable && !was_leader && same_protocols {
-                    return Reply::Now(group.reply_for(&member_id));
+                if group.state == GroupState::Stable && keeps_protocol {
+                    tracing::info!(group = %a.group_id, generation = group.generation,
+                        instance = a.instance_id.as_deref().unwrap_or_default(), leader = was_leader,
+                        "static member rejoined a stable group: its assignment is kept, no rebalance");
+                    let mut reply = group.reply_for(&member_id);
+                    reply.skip_assignment = was_leader;
+                    return Reply::Now(reply);
                 }
             } else if a.instance_id.is_none() && a.require_known_member_id {
                 group.pending_members.insert(member_id.clone(), now);
@@ -174,7 +188,9 @@ impl Groups {
             .get_mut(&member_id)
             .expect("present")
             .join_waiter = Some(tx);
-        if group.state != GroupState::PreparingRebalance {
+        if group.state == GroupState::PreparingRebalance {
+            group.extend_initial_delay(now, limits.initial_rebalance_delay);
+        } else {
             group.prepare_rebalance(now, limits.initial_rebalance_delay, "member (re)joined");
         }
         group.maybe_complete_join(now);

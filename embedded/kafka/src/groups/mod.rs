@@ -8,6 +8,8 @@
 mod membership;
 mod protocol;
 mod rebalance;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};

@@ -16,6 +16,9 @@ pub struct JoinReply {
     pub member_id: String,
     /// `(member id, instance id, metadata)`; only the leader gets them.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// KIP-814 (JoinGroup v9+): a static leader that rejoined a stable group gets the members
+    /// but must not assign (the group keeps its assignment).
+    pub skip_assignment: bool,
 }
 
 impl JoinReply {

@@ -10,6 +10,12 @@ use kafka_protocol::ResponseError;
 use super::protocol::{JoinReply, SyncReply};
 use super::{Group, GroupState};
 
+/// The least time a first rebalance (of an empty group) waits for more members, even with
+/// `group.initial.rebalance.delay.ms=0`: Kafka completes that join on its coordinator's event loop
+/// after appending the group's record, so consumers started together land in one generation
+/// there; completing inside the first JoinGroup split them into two (librdkafka's 0102).
+const INITIAL_JOIN_SETTLE: Duration = Duration::from_millis(100);
+
 impl Group {
     pub(super) fn reply_for(&self, member_id: &str) -> JoinReply {
         let leader = self.leader.clone().unwrap_or_default();
@@ -38,6 +44,17 @@ impl Group {
             leader,
             member_id: member_id.to_owned(),
             members,
+            skip_assignment: false,
+        }
+    }
+
+    /// A member that joins during a first rebalance's delay extends it by the delay again, up
+    /// to the rebalance deadline (Kafka's `InitialDelayedJoin`), so members starting together
+    /// share the first generation.
+    pub(super) fn extend_initial_delay(&mut self, now: Instant, initial_delay: Duration) {
+        if let (Some(until), Some(deadline)) = (self.initial_delay_until, self.rebalance_deadline) {
+            let next = now + initial_delay.max(INITIAL_JOIN_SETTLE);
+            self.initial_delay_until = Some(until.max(next.min(deadline)));
         }
     }
 
@@ -67,8 +84,8 @@ impl Group {
             .map(|m| m.rebalance_timeout)
             .max()
             .unwrap_or_default();
-        self.initial_delay_until = (self.state == GroupState::Empty && !initial_delay.is_zero())
-            .then(|| now + initial_delay.min(timeout));
+        self.initial_delay_until = (self.state == GroupState::Empty)
+            .then(|| now + initial_delay.max(INITIAL_JOIN_SETTLE).min(timeout));
         self.state = GroupState::PreparingRebalance;
         self.rebalance_deadline = Some(now + timeout);
     }

@@ -59,6 +59,7 @@ pub async fn join(
         }),
     };
     let legacy = ctx.version < 7;
+    let skip_assignment = reply.skip_assignment && ctx.version >= 9;
     JoinGroupResponse::default()
         .with_error_code(code(reply.error))
         .with_generation_id(reply.generation)
@@ -66,6 +67,7 @@ pub async fn join(
         .with_protocol_name(reply.protocol.map(sb).or_else(|| legacy.then(|| sb(""))))
         .with_leader(sb(reply.leader))
         .with_member_id(sb(reply.member_id))
+        .with_skip_assignment(skip_assignment)
         .with_members(
             reply
                 .members
