@@ -35,6 +35,9 @@ step "python env"
 source scripts/python-env.sh
 "$TECHPOTLI_PYTHON" -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_kafka.version(), "/ librdkafka", confluent_kafka.libversion()[0], "/ pytest", pytest.__version__)'
 
+step "build cache: drop stale executables (scripts/prune-target.sh)"
+scripts/prune-target.sh "$CARGO_TARGET_DIR"
+
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
@@ -85,11 +88,7 @@ fi
 "$TECHPOTLI_PYTHON" -m pytest -q tests/python
 
 step "Apache Kafka (KRaft, from Maven Central): the suites again, differential tests, cluster faults (scripts/apache-kafka-suite.sh)"
-# Reported, not yet gating: five tests failed once in a full run on the loaded box (docs/apache-kafka.md,
-# "Not gating yet"); the step becomes fatal once they are steady.
-if ! scripts/apache-kafka-suite.sh; then
-    echo "test.sh: WARNING: the Apache Kafka pass had failures (listed above; not gating yet, docs/apache-kafka.md)" >&2
-fi
+scripts/apache-kafka-suite.sh
 
 step "pytest registry interop with the newest confluent-kafka (tests/python/requirements-newest.txt)"
 export TECHPOTLI_PY_REQUIREMENTS=tests/python/requirements-newest.txt TECHPOTLI_VENV_NAME=venv-newest
