@@ -96,6 +96,8 @@ pub enum ApplyError {
     Create(String, String),
     #[error("altering configs of {0}: {1}")]
     Alter(String, String),
+    #[error("created but without a partition leader in the metadata after {TIMEOUT:?}: {0}")]
+    NotReady(String),
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -201,9 +203,45 @@ pub async fn apply(
             } => report.partition_drift.push((topic, actual, declared)),
         }
     }
+    if !dry_run && !report.created.is_empty() {
+        await_usable(admin, &report.created).await?;
+    }
     report.unchanged =
         names.len() - report.created.len() - report.altered.len() - report.partition_drift.len();
     Ok(report)
+}
+
+/// Waits until every created topic is in the metadata with a leader for each partition.
+/// Apache Kafka answers CreateTopics before that; whatever runs after `apply` (a processor
+/// checking its inputs, a producer) must find the topics usable.
+async fn await_usable(
+    admin: &AdminClient<DefaultClientContext>,
+    created: &[String],
+) -> Result<(), ApplyError> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let metadata = admin.inner().fetch_metadata(None, TIMEOUT)?;
+        let usable = |name: &str| {
+            metadata.topics().iter().any(|t| {
+                t.name() == name
+                    && t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+            })
+        };
+        let waiting: Vec<&str> = created
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !usable(n))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ApplyError::NotReady(waiting.join(", ")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,27 @@ pub fn partition_count(bootstrap: &str, topic: &str) -> Result<Option<i32>, Runt
         .map(|t| t.partitions().len() as i32))
 }
 
+/// How long a topic a processor needs may be missing before that is an error: Apache Kafka
+/// answers CreateTopics before every broker's metadata lists the topic, so a processor started
+/// right after `topics apply` can look a moment too early.
+const MISSING_TOPIC_GRACE: Duration = Duration::from_secs(15);
+
+/// [`partition_count`] of a topic that must exist, `None` only once [`MISSING_TOPIC_GRACE`]
+/// passed without it.
+pub fn required_partition_count(bootstrap: &str, topic: &str) -> Result<Option<i32>, RuntimeError> {
+    let deadline = Instant::now() + MISSING_TOPIC_GRACE;
+    loop {
+        if let Some(n) = partition_count(bootstrap, topic)? {
+            return Ok(Some(n));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tracing::info!(%topic, "topic not in the cluster's metadata yet; waiting");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// What a processor reads and writes besides its outputs, for [`ensure_topics`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Topology<'a> {
@@ -83,12 +104,12 @@ pub struct Topology<'a> {
 pub fn ensure_topics(bootstrap: &str, app: &str, t: &Topology<'_>) -> Result<i32, RuntimeError> {
     let mut partitions = 0;
     for topic in t.inputs {
-        let n = partition_count(bootstrap, topic)?
+        let n = required_partition_count(bootstrap, topic)?
             .ok_or_else(|| RuntimeError::Config(format!("input topic {topic} does not exist")))?;
         partitions = partitions.max(n);
     }
     for topic in t.tables {
-        match partition_count(bootstrap, topic)? {
+        match required_partition_count(bootstrap, topic)? {
             None => {
                 return Err(RuntimeError::Config(format!(
                     "table topic {topic} does not exist"

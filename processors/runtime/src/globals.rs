@@ -14,7 +14,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::RuntimeError;
-use crate::changelog::{RestoreContext, partition_count, restore_upto};
+use crate::changelog::{RestoreContext, required_partition_count, restore_upto};
 use crate::processor::TableSpec;
 use crate::store::KeyValueStore;
 
@@ -61,7 +61,7 @@ impl GlobalTables {
         let mut tpl = TopicPartitionList::new();
         for spec in specs {
             let started = Instant::now();
-            let n = partition_count(bootstrap, &spec.topic)?.ok_or_else(|| {
+            let n = required_partition_count(bootstrap, &spec.topic)?.ok_or_else(|| {
                 RuntimeError::Config(format!("global table topic {} does not exist", spec.topic))
             })?;
             // read_committed: the last stable offsets, where the refresh consumer starts.
