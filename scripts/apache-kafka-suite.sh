@@ -39,7 +39,16 @@ running=""
 stop_kafka() {
     if [ -n "$running" ]; then scripts/kafka.sh stop --dir "$running" || true; running=""; fi
 }
-trap 'stop_kafka; rm -rf "$dir"' EXIT
+# Nodes a test started itself (testkit::apache, /tmp/techpotli-apache-kafka-*) outlive it when
+# the runner kills it on a timeout, before its Drop runs: stop those this run created.
+sweep_test_nodes() {
+    local d
+    for d in $(find /tmp -maxdepth 1 -name 'techpotli-apache-kafka-*' -newer "$dir" 2>/dev/null); do
+        scripts/kafka.sh stop --dir "$d" >/dev/null 2>&1 || true
+        rm -rf "$d"
+    done
+}
+trap 'stop_kafka; sweep_test_nodes; rm -rf "$dir"' EXIT
 # Sets `running` (so the EXIT trap stops it) and `bootstrap`; not in a subshell, or the trap
 # would not know the node.
 start_kafka() {
@@ -81,6 +90,7 @@ for part in $parts; do
             # One test at a time: each brings a JVM to a 2-core machine.
             TECHPOTLI_TEST_KAFKA=apache cargo nextest run --no-fail-fast -p techpotli-e2e \
                 --test-threads 1 || failed="$failed e2e"
+            sweep_test_nodes
             ;;
         faults)
             step "cluster faults on a 3-node Apache Kafka (kill -9 of a follower, then the leader)"
@@ -89,6 +99,7 @@ for part in $parts; do
             # that is understood.
             TECHPOTLI_TEST_KAFKA=apache cargo nextest run --no-fail-fast -p techpotli-e2e \
                 --run-ignored only -E 'binary(cluster_faults)' || reported="$reported faults"
+            sweep_test_nodes
             ;;
         librdkafka)
             step "librdkafka's suite on Apache Kafka"
