@@ -31,6 +31,7 @@ impl Groups {
             ));
         }
         let session = Duration::from_millis(u64::try_from(a.session_timeout_ms).unwrap_or(0));
+        let rebalance = Duration::from_millis(u64::try_from(a.rebalance_timeout_ms).unwrap_or(0));
         if session < limits.min_session_timeout || session > limits.max_session_timeout {
             return Reply::Now(JoinReply::error(
                 ResponseError::InvalidSessionTimeout,
@@ -95,8 +96,7 @@ impl Groups {
                 m.id.clone_from(&member_id);
                 m.last_seen = now;
                 m.session_timeout = session;
-                m.rebalance_timeout =
-                    Duration::from_millis(u64::try_from(a.rebalance_timeout_ms).unwrap_or(0));
+                m.rebalance_timeout = rebalance;
                 // Kafka rebalances only if the group's protocol would change; the metadata may
                 // (a restarted consumer owns no partitions yet) without a rebalance.
                 let keeps_protocol = group
@@ -146,8 +146,7 @@ impl Groups {
             let unchanged = m.protocols == a.protocols;
             m.last_seen = now;
             m.session_timeout = session;
-            m.rebalance_timeout =
-                Duration::from_millis(u64::try_from(a.rebalance_timeout_ms).unwrap_or(0));
+            m.rebalance_timeout = rebalance;
             m.protocols.clone_from(&a.protocols);
             let is_leader = group.leader.as_deref() == Some(member_id.as_str());
             let settled = matches!(
@@ -169,9 +168,7 @@ impl Groups {
                     client_id: a.client_id.clone(),
                     client_host: a.client_host.clone(),
                     session_timeout: session,
-                    rebalance_timeout: Duration::from_millis(
-                        u64::try_from(a.rebalance_timeout_ms).unwrap_or(0),
-                    ),
+                    rebalance_timeout: rebalance,
                     protocols: a.protocols.clone(),
                     assignment: Bytes::new(),
                     last_seen: now,
