@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use techpotli_inventory::Inventory;
 use techpotli_order_saga::OrderSaga;
+use techpotli_pricing::Pricing;
 use techpotli_runtime::sink::{SinkConfig, SinkRunner};
 use techpotli_runtime::{Runtime, RuntimeConfig};
 use techpotli_schemas::Codec;
@@ -92,7 +93,15 @@ pub async fn start(
             ..OrderSaga::default()
         },
     )?;
-    let runtimes = vec![("inventory", inventory), ("order-saga", saga)];
+    let pricing = Runtime::spawn(
+        config("pricing", &Pricing::INPUTS, at, commit_interval),
+        Pricing,
+    )?;
+    let runtimes = vec![
+        ("inventory", inventory),
+        ("order-saga", saga),
+        ("pricing", pricing),
+    ];
     let sinks = match sinks {
         Some(t) => start_sinks(bootstrap, registry, t)?,
         None => Vec::new(),

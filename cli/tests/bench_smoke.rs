@@ -82,7 +82,7 @@ fn bench_orders_confirms_every_order_placed_through_the_api() {
     bench(
         &["orders", "--rate", "20", "--seconds", "2", "--skus", "5"],
         &[
-            "running: inventory, order-saga, sink-mysql, sink-redis",
+            "running: inventory, order-saga, pricing, sink-mysql, sink-redis",
             "placed 40 orders (+ payment webhook each)",
             "confirmed 40 of 40",
             "placed -> confirmed latency: p50",

@@ -197,8 +197,8 @@ fn dev_reaches_ready_serves_the_catalogue_and_stops_on_sigint() {
         Duration::from_secs(60),
     );
     assert!(
-        seen.iter()
-            .any(|l| l.contains("ok     processors inventory, order-saga, sink-mysql, sink-redis")),
+        seen.iter().any(|l| l
+            .contains("ok     processors inventory, order-saga, pricing, sink-mysql, sink-redis")),
         "dev runs the processors: {seen:?}"
     );
     let bootstrap = wait_for(

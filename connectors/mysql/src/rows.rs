@@ -4,6 +4,7 @@
 
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::pricing::PriceChanged;
 use techpotli_schemas::types::symbol;
 
 /// The placed columns of `orders`.
@@ -146,6 +147,38 @@ pub fn stock(l: &StockLevel) -> StockRow {
     }
 }
 
+/// One row of `prices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceRow {
+    pub sku: String,
+    pub list_price_minor: i64,
+    pub effective_price_minor: i64,
+    pub currency: String,
+    /// JSON array of rule ids.
+    pub applied_rule_ids: String,
+    pub valid_until_ms: Option<i64>,
+    pub event_id: String,
+    pub event_time_ms: i64,
+}
+
+/// The price row of a price event; a negative amount breaks the table's constraint.
+pub fn price(p: &PriceChanged) -> Result<PriceRow, String> {
+    if p.list_price_minor < 0 || p.effective_price_minor < 0 {
+        return Err(format!("negative price for {:?}", p.sku));
+    }
+    Ok(PriceRow {
+        sku: p.sku.clone(),
+        list_price_minor: p.list_price_minor,
+        effective_price_minor: p.effective_price_minor,
+        currency: p.currency.clone(),
+        applied_rule_ids: serde_json::to_string(&p.applied_rule_ids)
+            .unwrap_or_else(|_| "[]".into()),
+        valid_until_ms: p.valid_until,
+        event_id: p.event_id.to_string(),
+        event_time_ms: p.event_time,
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -238,5 +271,24 @@ pub(crate) mod tests {
             last_change_reason: StockChangeReason::Reservation,
         };
         assert_eq!(stock(&l).last_change, "RESERVATION");
+    }
+
+    #[test]
+    fn a_price_maps_to_its_row_and_a_negative_one_is_refused() {
+        let mut p = PriceChanged {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 5,
+            sku: "A".into(),
+            list_price_minor: 1000,
+            effective_price_minor: 900,
+            currency: "INR".into(),
+            applied_rule_ids: vec!["r1".into(), "r2".into()],
+            valid_until: Some(9),
+        };
+        let row = price(&p).unwrap();
+        assert_eq!(row.applied_rule_ids, r#"["r1","r2"]"#);
+        assert_eq!(row.valid_until_ms, Some(9));
+        p.effective_price_minor = -1;
+        assert!(price(&p).unwrap_err().contains("negative"));
     }
 }

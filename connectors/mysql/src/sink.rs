@@ -15,6 +15,7 @@ use techpotli_runtime::sink::{Reject, Sink, SinkError, Tp, next_offsets};
 use techpotli_schemas::Codec;
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::pricing::PriceChanged;
 
 use crate::store::{self, WriteError, classify};
 use crate::{Topics, rows};
@@ -98,6 +99,18 @@ impl MySqlSink {
                     .await?
                     .map(|l| Op::Stock(rows::stock(&l), m.partition, m.offset))
             }
+        } else if m.topic == self.topics.prices {
+            if r.value.is_none() {
+                let sku = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
+                Ok(Op::DeletePrice(sku.into_owned()))
+            } else {
+                match decode::<PriceChanged>(&self.codec, batch, i).await? {
+                    Ok(p) => rows::price(&p)
+                        .map(|row| Op::Price(row, m.partition, m.offset))
+                        .map_err(invariant),
+                    Err(r) => Err(r),
+                }
+            }
         } else {
             return Err(SinkError::Fatal(format!(
                 "no mapping for topic {}",
@@ -124,6 +137,15 @@ enum Op {
     Status(rows::HistoryRow, i32, i64),
     Stock(rows::StockRow, i32, i64),
     DeleteStock(String),
+    Price(rows::PriceRow, i32, i64),
+    DeletePrice(String),
+}
+
+impl Op {
+    /// A tombstone: deletes run record by record, in order with the upserts around them.
+    fn is_delete(&self) -> bool {
+        matches!(self, Self::DeleteStock(_) | Self::DeletePrice(_))
+    }
 }
 
 /// All ops in a few multi-row statements (the common case). A constraint violation anywhere
@@ -135,12 +157,16 @@ async fn write_all(
     let mut placed = Vec::new();
     let mut statuses = Vec::new();
     let mut stock = Vec::new();
+    let mut prices = Vec::new();
     for (_, op) in ops {
         match op {
             Op::Placed(o, l) => placed.push((o, l.as_slice())),
             Op::Status(h, p, o) => statuses.push((h, *p, *o)),
             Op::Stock(s, p, o) => stock.push((s, *p, *o)),
-            Op::DeleteStock(_) => unreachable!("batches with tombstones take the per-record path"),
+            Op::Price(r, p, o) => prices.push((r, *p, *o)),
+            Op::DeleteStock(_) | Op::DeletePrice(_) => {
+                unreachable!("batches with tombstones take the per-record path")
+            }
         }
     }
     if !placed.is_empty() {
@@ -151,6 +177,9 @@ async fn write_all(
     }
     if !stock.is_empty() {
         store::upsert_stock(tx, &stock).await?;
+    }
+    if !prices.is_empty() {
+        store::upsert_prices(tx, &prices).await?;
     }
     Ok(())
 }
@@ -163,6 +192,8 @@ async fn write_one(tx: &mut Transaction<'static, MySql>, op: &Op) -> Result<(), 
         Op::Status(h, p, o) => store::append_statuses(tx, &[(h, *p, *o)]).await,
         Op::Stock(s, p, o) => store::upsert_stock(tx, &[(s, *p, *o)]).await,
         Op::DeleteStock(sku) => store::delete_stock(tx, sku).await,
+        Op::Price(r, p, o) => store::upsert_prices(tx, &[(r, *p, *o)]).await,
+        Op::DeletePrice(sku) => store::delete_price(tx, sku).await,
     };
     if r.is_err() {
         exec(tx, "ROLLBACK TO SAVEPOINT rec")
@@ -203,7 +234,7 @@ impl Sink for MySqlSink {
                 Err(reject) => rejects.push(reject),
             }
         }
-        let bulk = !ops.iter().any(|(_, op)| matches!(op, Op::DeleteStock(_)));
+        let bulk = !ops.iter().any(|(_, op)| op.is_delete());
         let fast = if bulk {
             write_all(&mut tx, &ops).await
         } else {

@@ -8,7 +8,7 @@ use sqlx::mysql::MySqlDatabaseError;
 use sqlx::{MySqlConnection, Row};
 use techpotli_runtime::sink::{SinkError, Tp};
 
-use crate::rows::{HistoryRow, LineRow, OrderRow, StockRow};
+use crate::rows::{HistoryRow, LineRow, OrderRow, PriceRow, StockRow};
 
 /// How a failed statement is handled.
 #[derive(Debug)]
@@ -240,6 +240,51 @@ pub async fn upsert_stock(
 /// A compacted-topic tombstone: the SKU no longer exists.
 pub async fn delete_stock(c: &mut MySqlConnection, sku: &str) -> Result<(), WriteError> {
     sqlx::query("DELETE FROM stock_levels WHERE sku = ?")
+        .bind(sku)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Sets SKUs' prices, the last row of a SKU winning (as in the compacted topic). Rows are
+/// (row, partition, offset).
+pub async fn upsert_prices(
+    c: &mut MySqlConnection,
+    rows: &[(&PriceRow, i32, i64)],
+) -> Result<(), WriteError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO prices (sku, list_price_minor, effective_price_minor, currency,
+                 applied_rule_ids, valid_until_ms, event_id, event_time_ms, source_partition,
+                 source_offset) ",
+        );
+        q.push_values(chunk, |mut b, (r, p, o)| {
+            b.push_bind(&r.sku)
+                .push_bind(r.list_price_minor)
+                .push_bind(r.effective_price_minor)
+                .push_bind(&r.currency)
+                .push_bind(&r.applied_rule_ids)
+                .push_bind(r.valid_until_ms)
+                .push_bind(&r.event_id)
+                .push_bind(r.event_time_ms)
+                .push_bind(*p)
+                .push_bind(*o);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE list_price_minor = VALUES(list_price_minor),
+             effective_price_minor = VALUES(effective_price_minor), currency = VALUES(currency),
+             applied_rule_ids = VALUES(applied_rule_ids), valid_until_ms = VALUES(valid_until_ms),
+             event_id = VALUES(event_id), event_time_ms = VALUES(event_time_ms),
+             source_partition = VALUES(source_partition), source_offset = VALUES(source_offset)",
+        );
+        q.build().execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// A `pricing.prices` tombstone: the SKU has no price (deleted or not for sale).
+pub async fn delete_price(c: &mut MySqlConnection, sku: &str) -> Result<(), WriteError> {
+    sqlx::query("DELETE FROM prices WHERE sku = ?")
         .bind(sku)
         .execute(&mut *c)
         .await?;

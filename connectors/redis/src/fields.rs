@@ -3,6 +3,7 @@
 
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::pricing::PriceChanged;
 use techpotli_schemas::types::symbol;
 
 /// What one record does to one hash.
@@ -30,6 +31,11 @@ impl Write {
 /// `stock:{sku}`.
 pub fn stock_key(prefix: &str, sku: &str) -> String {
     format!("{prefix}stock:{sku}")
+}
+
+/// `price:{sku}`.
+pub fn price_key(prefix: &str, sku: &str) -> String {
+    format!("{prefix}price:{sku}")
 }
 
 /// `order:{id}`.
@@ -63,6 +69,31 @@ pub fn stock(prefix: &str, l: &StockLevel) -> Write {
             ("last_change", symbol(&l.last_change_reason)),
             ("event_id", l.event_id.to_string()),
             ("event_time_ms", l.event_time.to_string()),
+        ]),
+        monotonic: None,
+    }
+}
+
+/// The current price of a SKU; `applied_rule_ids` as a JSON array, `valid_until_ms` empty
+/// when the price has no known end (HSET cannot unset a field, so every field is written).
+pub fn price(prefix: &str, p: &PriceChanged) -> Write {
+    Write::Set {
+        key: price_key(prefix, &p.sku),
+        fields: pairs(&[
+            ("sku", p.sku.clone()),
+            ("list_price_minor", p.list_price_minor.to_string()),
+            ("effective_price_minor", p.effective_price_minor.to_string()),
+            ("currency", p.currency.clone()),
+            (
+                "applied_rule_ids",
+                serde_json::to_string(&p.applied_rule_ids).unwrap_or_else(|_| "[]".into()),
+            ),
+            (
+                "valid_until_ms",
+                p.valid_until.map(|t| t.to_string()).unwrap_or_default(),
+            ),
+            ("event_id", p.event_id.to_string()),
+            ("event_time_ms", p.event_time.to_string()),
         ]),
         monotonic: None,
     }
@@ -166,5 +197,26 @@ mod tests {
         assert_eq!(monotonic, Some(("status_sequence".into(), 7)));
         assert!(fields.contains(&("status".into(), "CANCELLED".into())));
         assert_eq!(offset_field("orders.status", 2), "_offset:orders.status:2");
+    }
+
+    #[test]
+    fn a_price_writes_every_field_so_an_ended_window_clears_valid_until() {
+        let p = PriceChanged {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 5,
+            sku: "A".into(),
+            list_price_minor: 1000,
+            effective_price_minor: 900,
+            currency: "INR".into(),
+            applied_rule_ids: vec!["r1".into()],
+            valid_until: None,
+        };
+        let Write::Set { key, fields, .. } = price("t:", &p) else {
+            panic!("a set")
+        };
+        assert_eq!(key, "t:price:A");
+        assert!(fields.contains(&("valid_until_ms".into(), String::new())));
+        assert!(fields.contains(&("applied_rule_ids".into(), r#"["r1"]"#.into())));
+        assert!(fields.contains(&("effective_price_minor".into(), "900".into())));
     }
 }

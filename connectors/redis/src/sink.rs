@@ -11,6 +11,7 @@ use techpotli_runtime::sink::{Reject, Sink, SinkError, Tp, next_offsets};
 use techpotli_schemas::Codec;
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
+use techpotli_schemas::types::pricing::PriceChanged;
 
 use crate::Topics;
 use crate::fields::{self, Write};
@@ -94,16 +95,24 @@ impl RedisSink {
             decode::<OrderStatusChanged>(&self.codec, batch, i)
                 .await?
                 .map(|s| fields::status(&self.prefix, &s))
-        } else if *t == self.topics.levels {
+        } else if *t == self.topics.levels || *t == self.topics.prices {
+            let stock = *t == self.topics.levels;
             if r.value.is_none() {
                 let sku = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
-                Ok(Write::Delete {
-                    key: fields::stock_key(&self.prefix, &sku),
-                })
-            } else {
+                let key = if stock {
+                    fields::stock_key(&self.prefix, &sku)
+                } else {
+                    fields::price_key(&self.prefix, &sku)
+                };
+                Ok(Write::Delete { key })
+            } else if stock {
                 decode::<StockLevel>(&self.codec, batch, i)
                     .await?
                     .map(|l| fields::stock(&self.prefix, &l))
+            } else {
+                decode::<PriceChanged>(&self.codec, batch, i)
+                    .await?
+                    .map(|p| fields::price(&self.prefix, &p))
             }
         } else {
             return Err(SinkError::Fatal(format!("no mapping for topic {t}")));

@@ -258,6 +258,13 @@ impl ChildProc {
         assert!(status.success(), "kill -TERM {}", self.0.id());
     }
 
+    /// SIGTERM, then asserts a clean exit (status 0) within `timeout`.
+    pub fn stop_cleanly(&mut self, timeout: Duration) {
+        self.term();
+        let status = self.wait_timeout(timeout).expect("exits after SIGTERM");
+        assert!(status.success(), "clean exit after SIGTERM: {status}");
+    }
+
     /// Waits up to `timeout` for the child to exit; `None` if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + timeout;

@@ -141,6 +141,7 @@ impl<P: Processor> Engine<P> {
                 avro: self.avro.as_ref(),
                 globals: &self.globals.stores,
                 now,
+                partitions: self.partitions,
             };
             if let Some(table) = self.co_tables.table_of(&meta.topic) {
                 let update = apply_table(task, table, record.key, record.value);
@@ -196,6 +197,7 @@ impl<P: Processor> Engine<P> {
             avro: self.avro.as_ref(),
             globals: &self.globals.stores,
             now,
+            partitions: self.partitions,
         };
         let dlq_source = self.cfg.input_topics[0].clone();
         for (p, task) in &mut self.tasks {
@@ -287,6 +289,8 @@ struct Handler<'e> {
     avro: Option<&'e AvroIo>,
     globals: &'e BTreeMap<String, KeyValueStore>,
     now: i64,
+    /// Partition count of the inputs ([`Context::broadcast`]).
+    partitions: i32,
 }
 
 impl Handler<'_> {
@@ -334,7 +338,8 @@ impl Handler<'_> {
             };
             let mut ctx = Context::new(&mut task.stores, &mut emits, meta, self.now, self.avro)
                 .with_tables(tables)
-                .with_app(self.cfg_app);
+                .with_app(self.cfg_app)
+                .with_partitions(self.partitions);
             f(&mut ctx)
         };
         match result {
@@ -343,7 +348,15 @@ impl Handler<'_> {
                 for e in &emits {
                     let headers = standard_headers(&e.headers, trace, self.cfg_app);
                     let (k, v) = (e.key.as_deref(), e.value.as_deref());
-                    txn::send(self.producer, &e.topic, None, k, v, &headers, e.timestamp)?;
+                    txn::send(
+                        self.producer,
+                        &e.topic,
+                        e.partition,
+                        k,
+                        v,
+                        &headers,
+                        e.timestamp,
+                    )?;
                 }
                 out.emitted += emits.len() as u64;
                 Ok(false)

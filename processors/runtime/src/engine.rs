@@ -64,6 +64,8 @@ pub(crate) struct Engine<P: Processor> {
     pub(crate) avro: Option<AvroIo>,
     pub(crate) co_tables: CoTables,
     pub(crate) globals: GlobalTables,
+    /// Partition count of the inputs (tasks, changelogs, repartition topics).
+    pub(crate) partitions: i32,
 }
 
 /// Orders a batch by record timestamp across partitions while keeping each partition's own
@@ -156,7 +158,7 @@ impl<P: Processor> Engine<P> {
             stores: &stores,
             late: processor.late_topics(),
         };
-        changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &topology)?;
+        let partitions = changelog::ensure_topics(&cfg.bootstrap, &cfg.app_id, &topology)?;
         let avro = cfg
             .schema_registry_url
             .as_deref()
@@ -201,6 +203,7 @@ impl<P: Processor> Engine<P> {
             avro,
             co_tables: CoTables::new(&tables),
             globals,
+            partitions,
         })
     }
 

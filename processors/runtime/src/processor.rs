@@ -47,6 +47,8 @@ pub struct OutputRecord {
     pub headers: Headers,
     /// The record's timestamp; `None`: the producer's clock at send.
     pub timestamp: Option<i64>,
+    /// The partition to write to; `None`: the key's (see [`Context::broadcast`]).
+    pub partition: Option<i32>,
 }
 
 /// Why `process` failed. The variant decides what the runtime does, so choose it for that:
@@ -207,6 +209,8 @@ pub struct Context<'a> {
     now_ms: i64,
     avro: Option<&'a AvroIo>,
     app: &'a str,
+    /// Partition count of the inputs, tasks and repartition topics.
+    partitions: i32,
 }
 
 /// The tables a context may read: the task's co-partitioned ones and the global ones.
@@ -232,6 +236,7 @@ impl<'a> Context<'a> {
             now_ms,
             avro,
             app: "test",
+            partitions: 1,
         }
     }
 
@@ -246,6 +251,14 @@ impl<'a> Context<'a> {
     #[must_use]
     pub fn with_app(mut self, app: &'a str) -> Self {
         self.app = app;
+        self
+    }
+
+    /// Sets the partition count of the inputs (what [`Context::broadcast`] writes to; tests
+    /// see 1 unless set).
+    #[must_use]
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions.max(1);
         self
     }
 
@@ -313,6 +326,16 @@ impl<'a> Context<'a> {
         self.emit(&topic, Some(key), value, Vec::new());
     }
 
+    /// Sends a record to **every** partition of repartition topic `name`, in this transaction,
+    /// so every task sees it once (a rule that applies to keys on all partitions, say). Each
+    /// task keeps its own copy of what it derives from it, in its own store.
+    pub fn broadcast(&mut self, name: &str, key: &[u8], value: Option<&[u8]>) {
+        let topic = crate::changelog::repartition_topic(self.app, name);
+        for p in 0..self.partitions {
+            self.push(&topic, Some(key), value, Vec::new(), None, Some(p));
+        }
+    }
+
     /// The topic of repartition `name`, to recognise its records in `process`.
     pub fn repartition_topic(&self, name: &str) -> String {
         crate::changelog::repartition_topic(self.app, name)
@@ -345,12 +368,25 @@ impl<'a> Context<'a> {
         headers: Headers,
         timestamp: Option<i64>,
     ) {
+        self.push(topic, key, value, headers, timestamp, None);
+    }
+
+    fn push(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Headers,
+        timestamp: Option<i64>,
+        partition: Option<i32>,
+    ) {
         self.emits.push(OutputRecord {
             topic: topic.to_owned(),
             key: key.map(<[u8]>::to_vec),
             value: value.map(<[u8]>::to_vec),
             headers,
             timestamp,
+            partition,
         });
     }
 

@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 /// Value of topic pricing.prices (key: sku; compacted). The current price of one SKU, written by
 /// the pricing processor whenever the product, an applicable rule, or a rule's validity window
-/// changes it; the latest record per key is the price. A deleted product yields a tombstone (null
-/// value).
+/// changes it; the latest record per key is the price. A deleted or inactive product yields a
+/// tombstone (null value): a SKU not for sale has no price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceChanged {
     /// Unique id of this event, a UUIDv7 (time-ordered) in canonical lower-case hyphenated form,
@@ -29,6 +29,11 @@ pub struct PriceChanged {
     /// rule_ids of the price rules that took effect, in the order they were applied; empty when
     /// none.
     pub applied_rule_ids: Vec<String>,
+    /// When this price may next change because a price rule that targets the SKU starts or ends
+    /// (its valid_from or valid_until), ms since the Unix epoch (UTC); null when no such time is
+    /// known. A product or rule edit can change the price earlier.
+    #[serde(default)]
+    pub valid_until: Option<i64>,
 }
 
 avro_record!(PriceChanged, "price_changed.avsc");

@@ -87,6 +87,7 @@ pub fn price_changed() -> Vec<PriceChanged> {
         effective_price_minor: 44_910,
         currency: s("INR"),
         applied_rule_ids: vec![s("monsoon-10")],
+        valid_until: Some(at(9)),
     }]
 }
 

@@ -1,5 +1,8 @@
 //! Builders of the pipeline's input events, with fresh UUIDv7 ids and the current time.
 
+use techpotli_schemas::types::catalog::{
+    PriceRuleKind, PriceRuleScope, PriceRuleUpserted, ProductUpserted,
+};
 use techpotli_schemas::types::inventory::{StockAdjusted, StockAdjustmentReason};
 use techpotli_schemas::types::orders::OrderPlaced;
 use techpotli_schemas::types::payments::{
@@ -69,4 +72,52 @@ pub fn failed(order_id: &str, reference: &str, amount_minor: i64) -> PaymentEven
             provider_message: None,
         }),
     )
+}
+
+/// A catalogue entry for `sku` in `category` at `list_price_minor` INR.
+pub fn product(sku: &str, category: &str, list_price_minor: i64, active: bool) -> ProductUpserted {
+    ProductUpserted {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: now(),
+        sku: sku.to_owned(),
+        product_id: sku.to_owned(),
+        title: format!("Product {sku}"),
+        description: None,
+        category: category.to_owned(),
+        brand: None,
+        attributes: std::collections::BTreeMap::new(),
+        list_price_minor,
+        currency: "INR".into(),
+        active,
+        image_urls: Vec::new(),
+    }
+}
+
+/// An active price rule `id` of `kind` (`PERCENT_OFF` takes `value` as basis points, the others
+/// as INR minor units) on `scope`, valid always.
+pub fn rule(
+    id: &str,
+    kind: PriceRuleKind,
+    value: i64,
+    scope: PriceRuleScope,
+    scope_value: Option<&str>,
+    priority: i32,
+) -> PriceRuleUpserted {
+    let percent = kind == PriceRuleKind::PercentOff;
+    PriceRuleUpserted {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: now(),
+        rule_id: id.to_owned(),
+        name: format!("rule {id}"),
+        kind,
+        percent_off_bps: percent.then_some(value as i32),
+        amount_minor: (!percent).then_some(value),
+        currency: (!percent).then(|| "INR".to_owned()),
+        scope,
+        scope_value: scope_value.map(str::to_owned),
+        valid_from: None,
+        valid_until: None,
+        priority,
+        active: true,
+    }
 }

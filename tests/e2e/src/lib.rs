@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use techpotli_inventory::Inventory;
 use techpotli_order_saga::OrderSaga;
+use techpotli_pricing::Pricing;
 use techpotli_runtime::{Runtime, RuntimeConfig};
 use techpotli_schemas::types::inventory::StockAdjusted;
 use techpotli_schemas::types::orders::OrderPlaced;
@@ -143,6 +144,11 @@ impl Stack {
         Runtime::spawn(cfg, saga).expect("order saga starts")
     }
 
+    pub fn spawn_pricing(&self, instance: &str) -> Runtime {
+        let cfg = self.runtime_config("pricing", instance, &Pricing::INPUTS);
+        Runtime::spawn(cfg, Pricing).expect("pricing starts")
+    }
+
     /// Runs workspace binary `name` (built next to the test) as a processor instance.
     pub fn spawn_bin(&self, name: &str, instance: &str, extra: &[(&str, &str)]) -> ChildProc {
         let admin = format!("127.0.0.1:{}", free_port());
@@ -158,12 +164,21 @@ impl Stack {
         ChildProc::spawn_env(&bin(name), &[], &env)
     }
 
-    /// Encodes and produces `value` under `key`, waiting for the acknowledgement.
+    /// Encodes and queues `value` under `key` (see [`Stack::flush`]).
     pub fn send<T: AvroRecord + Serialize>(&self, topic: &str, key: &str, value: &T) {
         let bytes = retry_transient("encode", || {
             self.rt.block_on(self.codec.encode(topic, value))
         });
-        let mut rec = BaseRecord::to(topic).key(key).payload(&bytes);
+        self.enqueue(BaseRecord::to(topic).key(key).payload(bytes.as_slice()));
+    }
+
+    /// Queues a tombstone (no value) under `key` (see [`Stack::flush`]).
+    pub fn send_tombstone(&self, topic: &str, key: &str) {
+        self.enqueue(BaseRecord::to(topic).key(key));
+    }
+
+    /// Hands `rec` to the producer, waiting while its queue is full.
+    fn enqueue(&self, mut rec: BaseRecord<'_, str, [u8]>) {
         loop {
             match self.producer.send(rec) {
                 Ok(()) => break,
@@ -185,6 +200,21 @@ impl Stack {
     /// Every committed record of `topic` so far (read_committed, to the end of each partition),
     /// decoded as `T`, in partition then offset order.
     pub fn read<T: AvroRecord + DeserializeOwned>(&self, topic: &str) -> Vec<Read<T>> {
+        self.read_opt::<T>(topic)
+            .into_iter()
+            .map(|r| Read {
+                value: r
+                    .value
+                    .unwrap_or_else(|| panic!("a tombstone on {topic} at {}", r.offset)),
+                key: r.key,
+                partition: r.partition,
+                offset: r.offset,
+            })
+            .collect()
+    }
+
+    /// [`Stack::read`] of a compacted topic: a tombstone is `None`.
+    pub fn read_opt<T: AvroRecord + DeserializeOwned>(&self, topic: &str) -> Vec<Read<Option<T>>> {
         let c: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             .set("group.id", format!("e2e-read-{}", uuid::Uuid::new_v4()))
@@ -215,9 +245,10 @@ impl Stack {
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
                 Some(Ok(m)) => {
                     pending.insert(m.partition());
-                    let bytes = m.payload().expect("value");
-                    let value = retry_transient("decode", || {
-                        self.rt.block_on(self.codec.decode::<T>(bytes))
+                    let value = m.payload().map(|bytes| {
+                        retry_transient("decode", || {
+                            self.rt.block_on(self.codec.decode::<T>(bytes))
+                        })
                     });
                     out.push(Read {
                         key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),

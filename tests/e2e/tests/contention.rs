@@ -274,10 +274,6 @@ fn processors_killed_at_random_keep_every_invariant() {
     let history = wait_all_terminal(&stack, Duration::from_secs(300));
     check(&stack, &placed, &history, levels, &sinks);
     for p in &mut procs {
-        p.term();
-        let status = p
-            .wait_timeout(Duration::from_secs(30))
-            .expect("exits after SIGTERM");
-        assert!(status.success(), "clean exit after SIGTERM: {status}");
+        p.stop_cleanly(Duration::from_secs(30));
     }
 }
