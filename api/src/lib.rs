@@ -25,6 +25,7 @@ pub mod cart_id;
 pub mod config;
 pub mod idempotency;
 pub mod openapi;
+pub mod pricing;
 pub mod problem;
 pub mod produce;
 pub mod ratelimit;

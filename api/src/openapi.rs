@@ -104,14 +104,14 @@ impl Modify for Bearer {
         orders::place_order,
         activity::post_activity,
         payments::payment_webhook,
-        reads::get_order, reads::get_stock,
+        reads::get_order, reads::get_stock, reads::get_price,
     ),
     components(schemas(Problem)),
     modifiers(&Bearer),
     tags(
         (name = "admin", description = "Catalogue, price rules, stock (role admin)"),
         (name = "customer", description = "Profile, carts, orders (own user id only)"),
-        (name = "storefront", description = "Clickstream, stock levels"),
+        (name = "storefront", description = "Clickstream, stock levels, prices"),
         (name = "payments", description = "Provider webhooks (HMAC-signed)"),
     )
 )]
@@ -142,6 +142,7 @@ mod tests {
             "/v1/webhooks/payments/{provider}",
             "/v1/orders/{order_id}",
             "/v1/stock/{sku}",
+            "/v1/prices/{sku}",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }

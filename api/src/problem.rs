@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::pricing::Quote;
+
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -29,6 +31,9 @@ pub struct Problem {
     /// Seconds after which a retry may succeed (also sent as `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With `409 price-changed`: what the order costs now, by the server's prices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Box<Quote>>,
     #[serde(skip)]
     #[schema(ignore)]
     www_authenticate: Option<&'static str>,
@@ -44,6 +49,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            quote: None,
             www_authenticate: None,
         }
     }
@@ -57,6 +63,23 @@ impl Problem {
             detail,
         );
         p.field = Some(field.into());
+        p
+    }
+
+    /// 409: a figure the client sent (`field`) is not the server's; `quote` has the server's.
+    pub fn price_changed(
+        field: impl Into<String>,
+        detail: impl Into<String>,
+        quote: Quote,
+    ) -> Self {
+        let mut p = Self::new(
+            StatusCode::CONFLICT,
+            "price-changed",
+            "Price changed",
+            detail,
+        );
+        p.field = Some(field.into());
+        p.quote = Some(Box::new(quote));
         p
     }
 

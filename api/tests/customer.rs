@@ -10,7 +10,15 @@ use techpotli_schemas::types::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_profile_carts_and_orders() {
-    let s = Stack::start(|_| {}).await;
+    let prices = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    common::seed_prices(&prices, &[("SKU-1", 49_900), ("SKU-3", 100)]).await;
+    // A SKU Redis lacks is looked up in MySQL before it is called unpriced.
+    let (database_url, _db) = common::fresh_database("customer").await;
+    let s = Stack::start(|c| {
+        c.read_redis_prefix = prices;
+        c.database_url = database_url;
+    })
+    .await;
     let me = [("x-dev-user", "user-1"), ("x-dev-roles", "customer")];
     let profile = json!({"name": "Asha", "email": "asha@example.in", "phone": "+919812345678",
         "locale": "en-IN", "marketing_opt_in": true, "notification_preferences": {
@@ -146,10 +154,11 @@ async fn customer_profile_carts_and_orders() {
         })
     );
 
-    // Orders: idempotent on the key; the same key with another body is refused.
+    // Orders: priced by the server; idempotent on the key; the same key with another body is
+    // refused.
     let order = json!({"cart_id": cart, "currency": "INR",
-        "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price_minor": 49_900}, {"sku": "SKU-3", "quantity": 1, "unit_price_minor": 100}],
-        "discount_minor": 900, "shipping_minor": 5000, "tax_minor": 0,
+        "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price_minor": 49_900}, {"sku": "SKU-3", "quantity": 1}],
+        "discount_minor": 0, "shipping_minor": 0, "tax_minor": 0,
         "shipping_address": {"recipient_name": "Asha", "line1": "1 MG Road", "line2": null, "city": "Pune",
             "region": "MH", "postal_code": "411001", "country_code": "IN", "phone": "+919812345678"}});
     let key = [
@@ -157,8 +166,37 @@ async fn customer_profile_carts_and_orders() {
         ("x-dev-roles", "customer"),
         ("idempotency-key", "checkout-1"),
     ];
+    let mut tampered = order.clone();
+    tampered["lines"][0]["unit_price_minor"] = json!(1);
+    let conflict = s.post("/v1/orders", tampered, &key).await;
+    assert_problem(&conflict, 409, "body.lines[0].unit_price_minor");
+    assert_eq!(conflict.1["quote"]["total_minor"], 2 * 49_900 + 100);
+    let mut free_shipping = order.clone();
+    free_shipping["shipping_minor"] = json!(5000);
+    let key0 = [
+        ("x-dev-user", "user-1"),
+        ("x-dev-roles", "customer"),
+        ("idempotency-key", "checkout-0"),
+    ];
+    assert_problem(
+        &s.post("/v1/orders", free_shipping, &key0).await,
+        409,
+        "body.shipping_minor",
+    );
+    let mut unpriced = order.clone();
+    unpriced["lines"][1]["sku"] = json!("SKU-NO-PRICE");
+    assert_problem(
+        &s.post("/v1/orders", unpriced, &key0).await,
+        422,
+        "body.lines[1].sku",
+    );
     let first = s.post("/v1/orders", order.clone(), &key).await;
     assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
+    assert_eq!(
+        first.1["total_minor"],
+        2 * 49_900 + 100,
+        "the server's prices"
+    );
     let again = s.post("/v1/orders", order.clone(), &key).await;
     assert_eq!(again.0, StatusCode::ACCEPTED);
     assert_eq!(again.1, first.1, "a retry gets the first answer");
@@ -232,10 +270,10 @@ async fn customer_profile_carts_and_orders() {
                 },
             ],
             subtotal_minor: 99_900,
-            discount_minor: 900,
-            shipping_minor: 5000,
+            discount_minor: 0,
+            shipping_minor: 0,
             tax_minor: 0,
-            total_minor: 104_000,
+            total_minor: 99_900,
             shipping_address: ShippingAddress {
                 recipient_name: "Asha".into(),
                 line1: "1 MG Road".into(),
@@ -248,5 +286,5 @@ async fn customer_profile_carts_and_orders() {
             },
         }
     );
-    assert_eq!(first.1["total_minor"], 104_000);
+    assert_eq!(first.1["total_minor"], 99_900);
 }

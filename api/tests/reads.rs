@@ -8,24 +8,10 @@ use common::{Reply, Stack, assert_problem};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Executor;
-use techpotli_testkit::mysql;
 
 /// A throwaway database with the sink's migrations applied and one order + one level seeded.
 async fn seed_mysql() -> (String, sqlx::MySqlPool) {
-    let name = format!("techpotli_api_reads_{}", uuid::Uuid::new_v4().simple());
-    let server = sqlx::MySqlPool::connect(&mysql::server_url())
-        .await
-        .unwrap();
-    server
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    let url = mysql::database_url(&name);
-    let db = sqlx::MySqlPool::connect(&url).await.unwrap();
-    sqlx::migrate!("../connectors/mysql/migrations")
-        .run(&db)
-        .await
-        .unwrap();
+    let (url, db) = common::fresh_database("reads").await;
     for sql in [
         r#"INSERT INTO orders (order_id, user_id, idempotency_key, currency, subtotal_minor,
              discount_minor, shipping_minor, tax_minor, total_minor, shipping_address,
@@ -40,10 +26,12 @@ async fn seed_mysql() -> (String, sqlx::MySqlPool) {
            ('0192f000-0000-7000-8000-000000000012', 'o1', 2, 'RESERVING', 'PLACED', NULL, 20, 2600, 'INR', 0, 1)",
         "INSERT INTO stock_levels VALUES ('S-MYSQL', 10, 3, 7, FALSE, 'RESERVATION',
            '0192f000-0000-7000-8000-000000000021', 40, 0, 5)",
+        r#"INSERT INTO prices VALUES ('P-MYSQL', 1000, 900, 'INR', '["r1"]', 70,
+           '0192f000-0000-7000-8000-000000000031', 45, 0, 6)"#,
     ] {
         db.execute(sql).await.unwrap();
     }
-    (name, server)
+    (url, db)
 }
 
 async fn seed_redis(prefix: &str) {
@@ -99,10 +87,10 @@ async fn get(s: &Stack, path: &str, user: &str, roles: &str) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
-    let (db_name, server) = seed_mysql().await;
+    let (database_url, db) = seed_mysql().await;
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     seed_redis(&prefix).await;
-    let database_url = mysql::database_url(&db_name);
+    common::seed_prices(&prefix, &[("P-REDIS", 49_900)]).await;
     let (url, p) = (database_url.clone(), prefix.clone());
     let s = Stack::start(move |c| {
         c.database_url = url;
@@ -178,6 +166,28 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
         "path.sku",
     );
 
+    // Prices: Redis first, MySQL when Redis lacks the SKU; 404 for a SKU without a price.
+    let hot = s.get("/v1/prices/P-REDIS", &[]).await;
+    assert_eq!(hot.0, StatusCode::OK, "{}", hot.1);
+    assert_eq!(
+        hot.1,
+        json!({"sku": "P-REDIS", "list_price_minor": 49_900, "effective_price_minor": 49_900,
+               "currency": "INR", "applied_rule_ids": [], "valid_until_ms": null,
+               "event_time_ms": 1, "source": "redis"})
+    );
+    let cold = s.get("/v1/prices/P-MYSQL", &[]).await;
+    assert_eq!(cold.0, StatusCode::OK, "{}", cold.1);
+    assert_eq!(
+        (
+            &cold.1["source"],
+            &cold.1["effective_price_minor"],
+            &cold.1["applied_rule_ids"],
+            &cold.1["valid_until_ms"]
+        ),
+        (&json!("mysql"), &json!(900), &json!(["r1"]), &json!(70))
+    );
+    assert_eq!(s.get("/v1/prices/NONE", &[]).await.0, StatusCode::NOT_FOUND);
+
     // MySQL unreachable: Redis answers what it has, the rest is 503 with Retry-After.
     let p = prefix.clone();
     let no_db = Stack::start(move |c| {
@@ -195,6 +205,9 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
     assert_eq!(r.0, StatusCode::OK);
     let r = get(&no_db, "/v1/stock/S-MYSQL", "user-1", "customer").await;
     assert_eq!(r.0, StatusCode::SERVICE_UNAVAILABLE, "{}", r.1);
+    assert_eq!(no_db.get("/v1/prices/P-REDIS", &[]).await.0, StatusCode::OK);
+    let r = no_db.get("/v1/prices/P-MYSQL", &[]).await;
+    assert_eq!(r.0, StatusCode::SERVICE_UNAVAILABLE, "{}", r.1);
 
     // Redis unreachable: MySQL answers stock (and orders, as always).
     let url = database_url.clone();
@@ -208,9 +221,11 @@ async fn orders_and_stock_are_read_from_mysql_and_redis_with_fallbacks() {
     assert_eq!((r.0, &r.1["source"]), (StatusCode::OK, &json!("mysql")));
     let r = get(&no_redis, "/v1/orders/o1", "user-1", "customer").await;
     assert_eq!(r.0, StatusCode::OK, "{}", r.1);
+    let r = no_redis.get("/v1/prices/P-MYSQL", &[]).await;
+    assert_eq!((r.0, &r.1["source"]), (StatusCode::OK, &json!("mysql")));
 
-    server
-        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {db_name}")))
+    let db_name = database_url.rsplit('/').next().unwrap().to_owned();
+    db.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {db_name}")))
         .await
         .unwrap();
 }

@@ -125,7 +125,17 @@ async fn broker_outage_gives_503_then_recovers_without_losing_acknowledged_event
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_fails_open() {
+    // Prices come from MySQL while Redis is down.
+    let (database_url, db) = common::fresh_database("resilience").await;
+    sqlx::query(
+        "INSERT INTO prices VALUES ('SKU-1', 100, 100, 'INR', '[]', NULL,
+           '0192f000-0000-7000-8000-000000000041', 1, 0, 0)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
     let s = common::Stack::start(|c| {
+        c.database_url = database_url;
         c.redis_url = "redis://127.0.0.1:1".into(); // nothing listens there
         c.rate_limit_customer = "1/h,1/h".into();
     })

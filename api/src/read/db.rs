@@ -3,7 +3,7 @@
 use sqlx::MySqlPool;
 
 use super::ReadError;
-use super::views::{OrderLineView, OrderView, Source, StatusChange, StockView};
+use super::views::{OrderLineView, OrderView, PriceView, Source, StatusChange, StockView};
 
 type OrderRow = (
     String,
@@ -118,4 +118,42 @@ pub async fn stock(db: &MySqlPool, sku: &str) -> Result<Option<StockView>, ReadE
             source: Source::Mysql,
         },
     ))
+}
+
+/// sku, list, effective, currency, applied rule ids (JSON), valid until, event time.
+type PriceRow = (String, i64, i64, String, String, Option<i64>, i64);
+
+/// Current prices of `skus` (those that have one).
+pub async fn prices(db: &MySqlPool, skus: &[&str]) -> Result<Vec<PriceView>, ReadError> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT sku, list_price_minor, effective_price_minor, currency, applied_rule_ids,
+             valid_until_ms, event_time_ms FROM prices WHERE sku IN (",
+    );
+    let mut list = q.separated(", ");
+    for sku in skus {
+        list.push_bind(*sku);
+    }
+    q.push(")");
+    let rows: Vec<PriceRow> = q.build_query_as().fetch_all(db).await?;
+    rows.into_iter()
+        .map(
+            |(sku, list, effective, currency, applied, valid_until_ms, at)| {
+                Ok(PriceView {
+                    applied_rule_ids: serde_json::from_str(&applied).map_err(|e| {
+                        ReadError::Corrupt(format!("prices.applied_rule_ids of {sku}: {e}"))
+                    })?,
+                    sku,
+                    list_price_minor: list,
+                    effective_price_minor: effective,
+                    currency,
+                    valid_until_ms,
+                    event_time_ms: at,
+                    source: Source::Mysql,
+                })
+            },
+        )
+        .collect()
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
 use crate::store::{Store, StoreError};
-use views::{OrderView, StockView};
+use views::{OrderView, PriceView, StockView};
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +127,58 @@ impl ReadModel {
         match self.bounded(db::stock(&self.db, sku)).await {
             Ok(Some(v)) => Found::Yes(v),
             Ok(None) => Found::No,
+            Err(e) => Found::Unavailable(e),
+        }
+    }
+
+    /// Current prices of `skus` (absent: no price — unknown or not for sale): from Redis, and
+    /// from MySQL for what Redis lacks or when it cannot answer. `Err` when neither store
+    /// could say (a missing price is then not known to be missing).
+    pub async fn prices(&self, skus: &[&str]) -> Result<BTreeMap<String, PriceView>, ReadError> {
+        let keys: Vec<String> = skus
+            .iter()
+            .map(|s| self.redis.key(&views::price_key(s)))
+            .collect();
+        let hot: Result<Vec<BTreeMap<String, String>>, _> = self
+            .redis
+            .run(|mut c| {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.hgetall(k);
+                }
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await;
+        let mut found = BTreeMap::new();
+        match hot {
+            Ok(hashes) => {
+                for h in hashes.iter().filter(|h| !h.is_empty()) {
+                    let v = views::price_from_hash(h).map_err(ReadError::Corrupt)?;
+                    found.insert(v.sku.clone(), v);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "price read from redis failed; trying mysql");
+                metrics::counter!("api_read_fallback_total", "view" => "price").increment(1);
+            }
+        }
+        let missing: Vec<&str> = skus
+            .iter()
+            .copied()
+            .filter(|s| !found.contains_key(*s))
+            .collect();
+        if !missing.is_empty() {
+            for v in self.bounded(db::prices(&self.db, &missing)).await? {
+                found.insert(v.sku.clone(), v);
+            }
+        }
+        Ok(found)
+    }
+
+    /// A SKU's current price.
+    pub async fn price(&self, sku: &str) -> Found<PriceView> {
+        match self.prices(&[sku]).await {
+            Ok(mut m) => m.remove(sku).map_or(Found::No, Found::Yes),
             Err(e) => Found::Unavailable(e),
         }
     }

@@ -86,6 +86,31 @@ pub struct StockView {
     pub source: Source,
 }
 
+/// A SKU's current price (`pricing.prices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PriceView {
+    pub sku: String,
+    /// Undiscounted price of one unit, minor units.
+    pub list_price_minor: i64,
+    /// What one unit costs now, after the price rules in `applied_rule_ids`, minor units.
+    pub effective_price_minor: i64,
+    /// ISO 4217 code of both prices.
+    pub currency: String,
+    /// The rules that took effect, in the order applied.
+    pub applied_rule_ids: Vec<String>,
+    /// When this price may next change because a rule starts or ends (ms since the Unix epoch);
+    /// absent when no such time is known.
+    pub valid_until_ms: Option<i64>,
+    /// When this price took effect, ms since the Unix epoch.
+    pub event_time_ms: i64,
+    pub source: Source,
+}
+
+/// `price:{sku}`, before the key prefix.
+pub fn price_key(sku: &str) -> String {
+    format!("price:{sku}")
+}
+
 /// `order:{id}`, before the key prefix.
 pub fn order_key(order_id: &str) -> String {
     format!("order:{order_id}")
@@ -128,6 +153,26 @@ pub fn stock_from_hash(h: &BTreeMap<String, String>) -> Result<StockView, String
         available: num(h, "available")?,
         flagged: field(h, "flagged")? == "1",
         last_change: field(h, "last_change")?.to_owned(),
+        event_time_ms: num(h, "event_time_ms")?,
+        source: Source::Redis,
+    })
+}
+
+/// `price:{sku}` → view.
+pub fn price_from_hash(h: &BTreeMap<String, String>) -> Result<PriceView, String> {
+    let applied = serde_json::from_str(field(h, "applied_rule_ids")?)
+        .map_err(|e| format!("field applied_rule_ids: {e}"))?;
+    let valid_until_ms = match field(h, "valid_until_ms")? {
+        "" => None,
+        _ => Some(num(h, "valid_until_ms")?),
+    };
+    Ok(PriceView {
+        sku: field(h, "sku")?.to_owned(),
+        list_price_minor: num(h, "list_price_minor")?,
+        effective_price_minor: num(h, "effective_price_minor")?,
+        currency: field(h, "currency")?.to_owned(),
+        applied_rule_ids: applied,
+        valid_until_ms,
         event_time_ms: num(h, "event_time_ms")?,
         source: Source::Redis,
     })

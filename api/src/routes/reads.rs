@@ -1,5 +1,5 @@
-//! Read endpoints over the materialised views ([`crate::read`]): an order (owner or admin)
-//! and a SKU's stock (anyone). Unlike the write routes they answer from MySQL/Redis, so what
+//! Read endpoints over the materialised views ([`crate::read`]): an order (owner or admin),
+//! a SKU's stock and its price (anyone). Unlike the write routes they answer from MySQL/Redis, so what
 //! they show trails the accepted events by the sinks' latency (milliseconds): a just-placed
 //! order may be 404 for a moment.
 
@@ -12,7 +12,7 @@ use super::path_id;
 use crate::app::Shared;
 use crate::auth::Principal;
 use crate::problem::Problem;
-use crate::read::views::{OrderView, StockView};
+use crate::read::views::{OrderView, PriceView, StockView};
 use crate::read::{Found, ReadError};
 
 fn not_found(what: &str) -> Problem {
@@ -81,6 +81,24 @@ pub async fn get_stock(
     match state.read.stock(&sku).await {
         Found::Yes(s) => Ok(json_with_cache(&s, "no-cache")),
         Found::No => Err(not_found("SKU")),
+        Found::Unavailable(e) => Err(unavailable(&state, &e)),
+    }
+}
+
+/// A SKU's current price: list price, the effective price after the price rules, the rules
+/// applied and until when it holds. `404` for a SKU that has no price (unknown or not for sale).
+#[utoipa::path(get, path = "/v1/prices/{sku}", tag = "storefront",
+    params(("sku" = String, Path, description = "The SKU")),
+    responses((status = 200, description = "The current price", body = PriceView),
+        crate::openapi::ReadErrors))]
+pub async fn get_price(
+    State(state): State<Shared>,
+    Path(sku): Path<String>,
+) -> Result<Response, Problem> {
+    path_id("sku", &sku)?;
+    match state.read.price(&sku).await {
+        Found::Yes(p) => Ok(json_with_cache(&p, "no-cache")),
+        Found::No => Err(not_found("price")),
         Found::Unavailable(e) => Err(unavailable(&state, &e)),
     }
 }

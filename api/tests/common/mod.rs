@@ -272,3 +272,55 @@ pub fn assert_problem(got: &Reply, status: u16, field: &str) {
     assert!(got.1["type"].as_str().unwrap().starts_with("/problems/"));
     assert!(!got.1["detail"].as_str().unwrap().is_empty());
 }
+
+/// A throwaway MariaDB database with the MySQL sink's migrations applied: its URL and a pool.
+pub async fn fresh_database(label: &str) -> (String, sqlx::MySqlPool) {
+    use sqlx::Executor;
+    let name = format!("techpotli_api_{label}_{}", Uuid::new_v4().simple());
+    let server = sqlx::MySqlPool::connect(&techpotli_testkit::mysql::server_url())
+        .await
+        .unwrap();
+    server
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let url = techpotli_testkit::mysql::database_url(&name);
+    let db = sqlx::MySqlPool::connect(&url).await.unwrap();
+    sqlx::migrate!("../connectors/mysql/migrations")
+        .run(&db)
+        .await
+        .unwrap();
+    (url, db)
+}
+
+/// Seeds `price:{sku}` hashes under `prefix` as the Redis sink writes them (INR, no rules),
+/// expiring within the hour even when the test fails before its end.
+pub async fn seed_prices(prefix: &str, prices: &[(&str, i64)]) {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    for (sku, amount) in prices {
+        let key = format!("{prefix}price:{sku}");
+        let amount = amount.to_string();
+        let _: () = redis::cmd("HSET")
+            .arg(&key)
+            .arg(&[
+                ("sku", *sku),
+                ("list_price_minor", amount.as_str()),
+                ("effective_price_minor", amount.as_str()),
+                ("currency", "INR"),
+                ("applied_rule_ids", "[]"),
+                ("valid_until_ms", ""),
+                ("event_id", "0192f000-0000-7000-8000-0000000000aa"),
+                ("event_time_ms", "1"),
+            ])
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(3_600_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+}

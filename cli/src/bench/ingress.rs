@@ -77,6 +77,9 @@ impl Phase {
     }
 }
 
+/// SKUs the order phases spread over (each priced at [`super::orders::LIST_PRICE`]).
+const SKUS: u64 = 1000;
+
 pub fn run(b: &IngressBench) -> anyhow::Result<()> {
     // The API's idempotency keys, deleted at the end.
     let redis_prefix = format!("bench:{}:", std::process::id());
@@ -100,6 +103,9 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         config.rate_limit_disabled = true;
         config.redis_url.clone_from(&b.redis_url);
         config.redis_prefix.clone_from(&redis_prefix);
+        // No pricing processor or sinks here: the bench writes the price read model itself.
+        config.read_redis_prefix.clone_from(&redis_prefix);
+        super::orders::write_price_hashes(&b.redis_url, &redis_prefix, SKUS).await?;
         let api = techpotli_api::start(config).await?;
         anyhow::Ok((broker, registry, api))
     })?;
@@ -126,7 +132,7 @@ pub fn run(b: &IngressBench) -> anyhow::Result<()> {
         seconds,
         batch: b.batch,
         max_in_flight: b.max_in_flight,
-        skus: 1000,
+        skus: SKUS,
         provider: "bench".into(),
     };
     // Warm up: connections, schema ids, topic metadata.

@@ -168,8 +168,9 @@ impl Generator {
     /// generator more CPU than the server's own parsing, CPU the server then lacked.
     fn order_body(&self, n: u64) -> String {
         format!(
-            r#"{{"currency":"INR","lines":[{{"sku":"SKU-{}","quantity":1,"unit_price_minor":49900}}],"shipping_address":{{"recipient_name":"Bench","line1":"1 MG Road","city":"Pune","postal_code":"411001","country_code":"IN"}}}}"#,
-            n % self.args.skus
+            r#"{{"currency":"INR","lines":[{{"sku":"SKU-{}","quantity":1,"unit_price_minor":{}}}],"shipping_address":{{"recipient_name":"Bench","line1":"1 MG Road","city":"Pune","postal_code":"411001","country_code":"IN"}}}}"#,
+            n % self.args.skus,
+            super::orders::LIST_PRICE
         )
     }
 

@@ -1,7 +1,8 @@
 //! `techpotli bench orders`: the order flow under a fixed arrival rate, through the API.
 //! Starts the stack like `techpotli dev` (embedded broker and registry, catalogue, schemas,
-//! inventory and order-saga processors and — unless `--no-sinks` — the MySQL and Redis sinks
-//! on a throwaway database and key prefix, and the API), stocks the SKUs, then a second process
+//! pricing, inventory and order-saga processors and — unless `--no-sinks` — the MySQL and Redis
+//! sinks on a throwaway database and key prefix, and the API), lists and stocks the SKUs and
+//! waits until the API can price them, then a second process
 //! ([`super::load`]) places orders at `--rate` per second through `POST /v1/orders`, each
 //! followed by the payment provider's signed `payment.authorized` webhook. Reported:
 //! throughput, and placed → confirmed latency p50/p99 from the moment the order request was
@@ -17,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use techpotli_schemas::Codec;
+use techpotli_schemas::types::catalog::ProductUpserted;
 use techpotli_schemas::types::inventory::{StockAdjusted, StockAdjustmentReason};
 use techpotli_schemas::types::orders::{OrderState, OrderStatusChanged};
 use techpotli_topics::names;
@@ -25,6 +27,8 @@ use super::load::{Endpoint, LoadArgs};
 use super::{now_ms, records_bar};
 use crate::dev_processors::SinkTargets;
 
+/// Every SKU's list price (and, with no rule, its price): what the load generator expects.
+pub(crate) const LIST_PRICE: i64 = 49_900;
 /// The webhook provider and secret the bench's API and load generator share.
 const PROVIDER: &str = "bench";
 const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
@@ -62,8 +66,9 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     super::percentile(sorted, p).unwrap_or(0)
 }
 
-/// Restocks every SKU with `per_sku` units straight onto `inventory.adjustments`.
-fn stock(
+/// Lists every SKU at [`LIST_PRICE`] on `catalog.products` and restocks it with `per_sku`
+/// units on `inventory.adjustments`, straight onto the topics.
+fn seed(
     rt: &tokio::runtime::Runtime,
     bootstrap: &str,
     codec: &Codec,
@@ -75,8 +80,35 @@ fn stock(
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .create()?;
+    let send = |topic: &str, sku: &str, v: Vec<u8>| {
+        let mut rec = BaseRecord::to(topic).key(sku).payload(&v);
+        while let Err((_, r)) = producer.send(rec) {
+            rec = r;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
     for s in 0..b.skus {
         let sku = format!("SKU-{s}");
+        let product = ProductUpserted {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: now_ms(),
+            sku: sku.clone(),
+            product_id: sku.clone(),
+            title: format!("Bench product {s}"),
+            description: None,
+            category: "bench".into(),
+            brand: None,
+            attributes: std::collections::BTreeMap::new(),
+            list_price_minor: LIST_PRICE,
+            currency: "INR".into(),
+            active: true,
+            image_urls: Vec::new(),
+        };
+        send(
+            names::CATALOG_PRODUCTS.0,
+            &sku,
+            rt.block_on(codec.encode(names::CATALOG_PRODUCTS.0, &product))?,
+        );
         let adj = StockAdjusted {
             event_id: uuid::Uuid::now_v7(),
             event_time: now_ms(),
@@ -86,17 +118,83 @@ fn stock(
             note: None,
             actor: "system:bench".into(),
         };
-        let v = rt.block_on(codec.encode(names::INVENTORY_ADJUSTMENTS.0, &adj))?;
-        let mut rec = BaseRecord::to(names::INVENTORY_ADJUSTMENTS.0)
-            .key(&sku)
-            .payload(&v);
-        while let Err((_, r)) = producer.send(rec) {
-            rec = r;
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        send(
+            names::INVENTORY_ADJUSTMENTS.0,
+            &sku,
+            rt.block_on(codec.encode(names::INVENTORY_ADJUSTMENTS.0, &adj))?,
+        );
     }
     producer.flush(Duration::from_secs(30))?;
     Ok(())
+}
+
+/// Writes `price:SKU-0..skus` under `prefix` as the Redis sink would for [`LIST_PRICE`] and no
+/// rule: for benches that run the API without the pricing processor or the sinks.
+pub(crate) async fn write_price_hashes(
+    redis_url: &str,
+    prefix: &str,
+    skus: u64,
+) -> anyhow::Result<()> {
+    let mut con = redis::Client::open(redis_url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut pipe = redis::pipe();
+    for s in 0..skus {
+        pipe.hset_multiple(
+            format!("{prefix}price:SKU-{s}"),
+            &[
+                ("sku", format!("SKU-{s}")),
+                ("list_price_minor", LIST_PRICE.to_string()),
+                ("effective_price_minor", LIST_PRICE.to_string()),
+                ("currency", "INR".into()),
+                ("applied_rule_ids", "[]".into()),
+                ("valid_until_ms", String::new()),
+                ("event_id", uuid::Uuid::now_v7().to_string()),
+                ("event_time_ms", now_ms().to_string()),
+            ],
+        )
+        .ignore();
+    }
+    let () = pipe.query_async(&mut con).await?;
+    Ok(())
+}
+
+/// Waits until the API can price every SKU: the pricing processor priced it and the Redis
+/// sink wrote `price:{sku}`. Without sinks nothing would, so the bench writes those hashes.
+fn await_prices(
+    rt: &tokio::runtime::Runtime,
+    b: &OrdersBench,
+    t: &SinkTargets,
+) -> anyhow::Result<()> {
+    let keys: Vec<String> = (0..b.skus)
+        .map(|s| format!("{}price:SKU-{s}", t.redis_prefix))
+        .collect();
+    rt.block_on(async {
+        if b.no_sinks {
+            write_price_hashes(&t.redis_url, &t.redis_prefix, b.skus).await?;
+        }
+        let mut con = redis::Client::open(t.redis_url.as_str())?
+            .get_multiplexed_async_connection()
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.exists(k);
+            }
+            let present: Vec<bool> = pipe.query_async(&mut con).await?;
+            let missing = present.iter().filter(|p| !**p).count();
+            if missing == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{missing} of {} SKUs still unpriced after 60 s",
+                keys.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
 }
 
 /// What `orders.status` showed: placed → confirmed latencies, and where the time went.
@@ -200,12 +298,16 @@ pub fn run(b: &OrdersBench) -> anyhow::Result<()> {
     config.rate_limit_disabled = true;
     config.redis_url.clone_from(&b.redis_url);
     config.redis_prefix = format!("bench:{pid}:api:");
+    // Orders are priced from the sinks' read model.
+    config.read_redis_prefix.clone_from(&targets.redis_prefix);
+    config.database_url.clone_from(&targets.database_url);
     config.payment_webhook_secrets = format!("{PROVIDER}={SECRET}");
     let api = rt.block_on(techpotli_api::start(config))?;
     let codec = Codec::new(&url);
     let total = b.rate * b.seconds;
     let per_sku = i32::try_from(total / b.skus + 1).context("too many orders per SKU")?;
-    stock(&rt, &bootstrap, &codec, b, per_sku)?;
+    seed(&rt, &bootstrap, &codec, b, per_sku)?;
+    await_prices(&rt, b, &targets)?;
     // Let the processors restore, join and apply the stock.
     std::thread::sleep(Duration::from_secs(3));
     println!(

@@ -1,5 +1,7 @@
 //! The storefront's view of the order flow, driven only through the ingress API: an admin
-//! lists a product and restocks it, a customer places an order, the payment provider's signed
+//! lists a product, puts it on sale and restocks it, the price appears on
+//! `GET /v1/prices/{sku}`, a customer who sends a lowered price gets 409 with the server's
+//! quote and no order, then places the order at the server's price, the payment provider's signed
 //! webhook authorises it, and the customer watches it become confirmed through
 //! `GET /v1/orders/{id}` (MySQL, with its status history) while `GET /v1/stock/{sku}` shows
 //! the stock reserved. Processors and sinks are the real ones, on the real broker, MariaDB and
@@ -31,6 +33,7 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
     let sinks = Sinks::start(&stack);
     let _inventory = stack.spawn_inventory("e2e-0");
     let _saga = stack.spawn_saga("e2e-0", Duration::from_secs(120));
+    let _pricing = stack.spawn_pricing("e2e-0");
     let api = Api::start(&stack, &sinks);
 
     // Admin: the product and its stock.
@@ -44,6 +47,21 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
         &[],
     );
     assert_eq!(r.0, 202, "{}", r.1);
+    let sale = json!({"name": "10% off bags", "kind": "PERCENT_OFF", "percent_off_bps": 1_000,
+        "scope": "CATEGORY", "scope_value": "bags", "priority": 1, "active": true});
+    let r = api.call(
+        Method::PUT,
+        "/v1/admin/price-rules/bags-10",
+        ADMIN,
+        Some(&sale),
+        &[],
+    );
+    assert_eq!(r.0, 202, "{}", r.1);
+    let price = api.poll("/v1/prices/SKU-7", ASHA, WAIT, |r| {
+        r.0 == 200 && r.1["effective_price_minor"] == 44_910
+    });
+    assert_eq!(price.1["applied_rule_ids"], json!(["bags-10"]));
+    assert_eq!(price.1["list_price_minor"], 49_900);
     let restock = json!({"delta": 10, "reason": "RESTOCK", "note": "first batch"});
     let path = "/v1/admin/inventory/SKU-7/adjustments";
     let r = api.call(Method::POST, path, ADMIN, Some(&restock), &[]);
@@ -54,12 +72,20 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
         (&json!(10), &json!(10))
     );
 
-    // Customer: place the order (checkout is idempotent per key).
-    let order = json!({"currency": "INR",
-        "lines": [{"sku": "SKU-7", "quantity": 3, "unit_price_minor": 49_900}],
-        "shipping_minor": 5_000,
+    // A tampered checkout: the client lowers the unit price. 409 with the server's quote;
+    // nothing is placed.
+    let mut order = json!({"currency": "INR",
+        "lines": [{"sku": "SKU-7", "quantity": 3, "unit_price_minor": 1}],
         "shipping_address": {"recipient_name": "Asha", "line1": "1 MG Road", "city": "Pune",
             "postal_code": "411001", "country_code": "IN"}});
+    let tamper_key = [("idempotency-key", "checkout-0")];
+    let refused = api.call(Method::POST, "/v1/orders", ASHA, Some(&order), &tamper_key);
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    assert_eq!(refused.1["field"], "body.lines[0].unit_price_minor");
+    assert_eq!(refused.1["quote"]["total_minor"], 3 * 44_910);
+
+    // Customer: place the order at the quoted price (checkout is idempotent per key).
+    order["lines"][0]["unit_price_minor"] = json!(44_910);
     let key = [("idempotency-key", "checkout-1")];
     let placed = api.call(Method::POST, "/v1/orders", ASHA, Some(&order), &key);
     assert_eq!(placed.0, 202, "{}", placed.1);
@@ -70,7 +96,7 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
     );
     let order_id = placed.1["order_id"].as_str().expect("order id").to_owned();
     let total = placed.1["total_minor"].as_i64().expect("total");
-    assert_eq!(total, 3 * 49_900 + 5_000);
+    assert_eq!(total, 3 * 44_910, "the server's price, sale applied");
     let me = format!("/v1/orders/{order_id}");
     let waiting = api.poll(&me, ASHA, WAIT, |r| {
         r.0 == 200 && r.1["status"] == "AWAITING_PAYMENT"
@@ -101,13 +127,18 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
     assert_eq!(o["user_id"], "asha");
     assert_eq!(
         o["lines"],
-        json!([{"sku": "SKU-7", "quantity": 3, "unit_price_minor": 49_900}])
+        json!([{"sku": "SKU-7", "quantity": 3, "unit_price_minor": 44_910}])
     );
     assert_eq!(o["shipping_address"]["city"], "Pune");
     let (mysql_orders, _) = sinks.mysql_orders();
     assert_eq!(
         mysql_orders.get(&order_id).map(String::as_str),
         Some("CONFIRMED")
+    );
+    assert_eq!(
+        mysql_orders.len(),
+        1,
+        "the tampered checkout placed nothing"
     );
 
     // Only its customer and admins may look.

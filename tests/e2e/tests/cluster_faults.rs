@@ -108,11 +108,17 @@ fn orders_survive_a_broker_kill_then_the_leaders_kill() {
     let sinks = Sinks::start(&stack);
     let _inventory = stack.spawn_inventory("faults-0");
     let _saga = stack.spawn_saga("faults-0", Duration::from_secs(300));
+    let _pricing = stack.spawn_pricing("faults-0");
     let api = Arc::new(Api::start(&stack, &sinks));
     let seen = Arc::new(Mutex::new(Seen::default()));
 
     for s in 0..SKUS {
         let sku = format!("SKU-{s}");
+        let product = json!({"product_id": sku, "title": format!("Product {sku}"),
+            "category": "bags", "list_price_minor": 10_000, "currency": "INR", "active": true});
+        let path = format!("/v1/admin/products/{sku}");
+        let r = api.call(Method::PUT, &path, ADMIN, Some(&product), &[]);
+        assert_eq!(r.0, 202, "{}", r.1);
         let restock = json!({"delta": 100_000, "reason": "RESTOCK"});
         let key = format!("restock-{s}");
         until_accepted(
@@ -124,12 +130,12 @@ fn orders_survive_a_broker_kill_then_the_leaders_kill() {
             &seen,
         );
     }
-    api.poll(
-        &format!("/v1/stock/SKU-{}", SKUS - 1),
-        ADMIN,
-        Duration::from_secs(120),
-        |r| r.0 == 200,
-    );
+    for s in 0..SKUS {
+        for view in ["stock", "prices"] {
+            let path = format!("/v1/{view}/SKU-{s}");
+            api.poll(&path, ADMIN, Duration::from_secs(120), |r| r.0 == 200);
+        }
+    }
 
     let progress = Arc::new(AtomicUsize::new(0));
     let customers: Vec<_> = (0..CLIENTS)
