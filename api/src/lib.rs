@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod read;
 pub mod routes;
 pub mod store;
+pub mod strict;
 pub mod validate;
 pub mod webhook;
 

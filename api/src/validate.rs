@@ -273,11 +273,18 @@ pub fn body_problem(e: axum::extract::rejection::BytesRejection) -> Problem {
     }
 }
 
-/// Parses JSON strictly into `T`, naming the path of the first error (`body.lines[1].sku`).
+/// Parses JSON strictly into `T`, naming the path of the first error (`body.lines[1].sku`):
+/// objects only where `T` has structs (no fields bound by position from an array), nothing
+/// but whitespace after the document.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(crate::strict::Strict(&mut de)) {
+        Ok(v) => de.end().map(|()| v).map_err(|_| {
+            Problem::malformed(
+                Some("body".into()),
+                "trailing data after the JSON document: send exactly one value",
+            )
+        }),
         Err(e) => {
             let inner = e.inner().to_string();
             // serde_path_to_error includes an unknown field's name in the path.
@@ -330,6 +337,30 @@ mod tests {
         let e = parse::<Outer>(b"not json").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("body"));
         assert!(parse::<Outer>(br#"{"lines":[]}"#).is_ok());
+        assert!(parse::<Outer>(b" {\"lines\":[]} \n").is_ok());
+    }
+
+    #[test]
+    fn parse_refuses_trailing_data_and_arrays_in_place_of_objects() {
+        for trailing in [
+            &br#"{"lines":[]}{"lines":[]}"#[..],
+            br#"{"lines":[]} x"#,
+            br#"{"lines":[]}]"#,
+        ] {
+            let e = parse::<Outer>(trailing).unwrap_err();
+            assert_eq!((e.status, e.field.as_deref()), (400, Some("body")));
+            assert!(e.detail.contains("trailing"), "{}", e.detail);
+        }
+        let e = parse::<Outer>(br#"[[{"sku":"a","quantity":1}]]"#).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (400, Some("body")));
+        assert!(
+            e.detail.contains("an object with named fields"),
+            "{}",
+            e.detail
+        );
+        let e = parse::<Outer>(br#"{"lines":[["a",1]]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("body.lines[0]"));
+        assert!(e.detail.contains("not an array"), "{}", e.detail);
     }
 
     #[test]

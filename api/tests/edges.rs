@@ -96,6 +96,23 @@ async fn edges_probes_openapi_and_body_limits() {
             .len(),
         1
     );
+    // Strict bodies: nothing after the document, no arrays in place of objects.
+    for body in [
+        r#"{"events":[{"session_id":"s","kind":"PAGE_VIEW"}]} {"events":[]}"#,
+        r#"{"events":[["s","PAGE_VIEW"]]}"#,
+    ] {
+        let r = s
+            .http
+            .post(s.url("/v1/activity"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let p: Value = r.json().await.unwrap();
+        assert!(p["field"].as_str().unwrap().starts_with("body"), "{p}");
+    }
     // Last: the server closes a connection whose oversized body it did not read, so a pooled
     // request after it could race that close.
     let big =
