@@ -192,6 +192,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/orders/{order_id}", get(reads::get_order))
         .route("/v1/stock/{sku}", get(reads::get_stock))
         .route("/v1/prices/{sku}", get(reads::get_price))
+        .route("/v1/carts/{cart_id}", get(reads::get_cart))
         .route_layer(gate(Class::Read));
     let doc = crate::openapi::document();
     let docs = Router::from(Scalar::with_url("/docs", doc.clone())).layer(

@@ -104,7 +104,7 @@ impl Modify for Bearer {
         orders::place_order,
         activity::post_activity,
         payments::payment_webhook,
-        reads::get_order, reads::get_stock, reads::get_price,
+        reads::get_order, reads::get_stock, reads::get_price, reads::get_cart,
     ),
     components(schemas(Problem)),
     modifiers(&Bearer),
@@ -143,6 +143,7 @@ mod tests {
             "/v1/orders/{order_id}",
             "/v1/stock/{sku}",
             "/v1/prices/{sku}",
+            "/v1/carts/{cart_id}",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }

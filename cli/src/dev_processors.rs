@@ -53,7 +53,7 @@ fn start_sinks(
     let (url, codec) = (targets.redis_url.clone(), Codec::new(registry));
     let prefix = targets.redis_prefix.clone();
     let redis_sink = SinkRunner::spawn(
-        sink_config(redis::APP, &rt.all(), bootstrap, registry),
+        sink_config(redis::APP, &rt.redis(), bootstrap, registry),
         async move { redis::RedisSink::connect(&url, &prefix, redis::APP, rt, codec).await },
     )?;
     Ok(vec![("sink-mysql", mysql_sink), ("sink-redis", redis_sink)])

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
 use crate::store::{Store, StoreError};
-use views::{OrderView, PriceView, StockView};
+use views::{CartView, OrderView, PriceView, StockView};
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +173,16 @@ impl ReadModel {
             }
         }
         Ok(found)
+    }
+
+    /// A cart at current prices, from Redis (the only store that keeps carts).
+    pub async fn cart(&self, cart_id: &str) -> Found<CartView> {
+        match self.hash(&views::cart_key(cart_id)).await {
+            Ok(h) if h.is_empty() => Found::No,
+            Ok(h) => views::cart_from_hash(&h)
+                .map_or_else(|e| Found::Unavailable(ReadError::Corrupt(e)), Found::Yes),
+            Err(e) => Found::Unavailable(e),
+        }
     }
 
     /// A SKU's current price.

@@ -106,6 +106,61 @@ pub struct PriceView {
     pub source: Source,
 }
 
+/// One line of a priced cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CartLineView {
+    pub sku: String,
+    pub quantity: i32,
+    pub list_unit_price_minor: i64,
+    /// The SKU's current effective price per unit.
+    pub unit_price_minor: i64,
+    pub line_total_minor: i64,
+}
+
+/// A cart at current prices (`pricing.carts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CartView {
+    pub cart_id: String,
+    pub user_id: Option<String>,
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    /// Priced lines, in the order SKUs were first added.
+    pub lines: Vec<CartLineView>,
+    /// SKUs in the cart without a current price (not counted, cannot be checked out).
+    pub unpriced_skus: Vec<String>,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub total_minor: i64,
+    /// When the cart was last priced, ms since the Unix epoch.
+    pub event_time_ms: i64,
+    pub source: Source,
+}
+
+/// `cart:{id}`, before the key prefix.
+pub fn cart_key(cart_id: &str) -> String {
+    format!("cart:{cart_id}")
+}
+
+/// `cart:{id}` → view.
+pub fn cart_from_hash(h: &BTreeMap<String, String>) -> Result<CartView, String> {
+    let json = |name: &str| -> Result<serde_json::Value, String> {
+        serde_json::from_str(field(h, name)?).map_err(|e| format!("field {name}: {e}"))
+    };
+    Ok(CartView {
+        cart_id: field(h, "cart_id")?.to_owned(),
+        user_id: opt_text(h, "user_id"),
+        currency: field(h, "currency")?.to_owned(),
+        lines: serde_json::from_value(json("lines")?).map_err(|e| format!("field lines: {e}"))?,
+        unpriced_skus: serde_json::from_value(json("unpriced_skus")?)
+            .map_err(|e| format!("field unpriced_skus: {e}"))?,
+        subtotal_minor: num(h, "subtotal_minor")?,
+        discount_minor: num(h, "discount_minor")?,
+        total_minor: num(h, "total_minor")?,
+        event_time_ms: num(h, "event_time_ms")?,
+        source: Source::Redis,
+    })
+}
+
 /// `price:{sku}`, before the key prefix.
 pub fn price_key(sku: &str) -> String {
     format!("price:{sku}")
@@ -338,5 +393,55 @@ mod tests {
         let mut bad = placed;
         bad.insert("lines".into(), "[".into());
         assert!(order_from_hash(&bad).unwrap_err().contains("lines"));
+    }
+
+    #[test]
+    fn the_sinks_price_and_cart_hashes_map_back_to_their_views() {
+        use techpotli_schemas::types::pricing::{CartPriced, PriceChanged, PricedCartLine};
+        let price = PriceChanged {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 7,
+            sku: "A-1".into(),
+            list_price_minor: 1_000,
+            effective_price_minor: 900,
+            currency: "INR".into(),
+            applied_rule_ids: vec!["r1".into()],
+            valid_until: Some(99),
+        };
+        let (key, h) = applied(&[sink::price("", &price)]);
+        assert_eq!(key, price_key("A-1"));
+        let v = price_from_hash(&h).unwrap();
+        assert_eq!((v.effective_price_minor, v.valid_until_ms), (900, Some(99)));
+        assert_eq!(v.applied_rule_ids, ["r1"]);
+        let ended = PriceChanged {
+            valid_until: None,
+            ..price
+        };
+        let (_, h2) = applied(&[sink::price("", &ended)]);
+        assert_eq!(price_from_hash(&h2).unwrap().valid_until_ms, None);
+        let cart = CartPriced {
+            event_id: uuid::Uuid::now_v7(),
+            event_time: 8,
+            cart_id: "c-1".into(),
+            user_id: Some("u".into()),
+            currency: "INR".into(),
+            lines: vec![PricedCartLine {
+                sku: "A-1".into(),
+                quantity: 2,
+                list_unit_price_minor: 1_000,
+                unit_price_minor: 900,
+                line_total_minor: 1_800,
+            }],
+            unpriced_skus: vec!["Z".into()],
+            subtotal_minor: 1_800,
+            discount_minor: 0,
+            total_minor: 1_800,
+        };
+        let (key, h) = applied(&[sink::cart("", &cart)]);
+        assert_eq!(key, cart_key("c-1"));
+        let v = cart_from_hash(&h).unwrap();
+        assert_eq!((v.total_minor, v.lines[0].line_total_minor), (1_800, 1_800));
+        assert_eq!(v.unpriced_skus, ["Z"]);
+        assert_eq!(v.user_id.as_deref(), Some("u"));
     }
 }

@@ -1,5 +1,5 @@
-//! Read endpoints over the materialised views ([`crate::read`]): an order (owner or admin),
-//! a SKU's stock and its price (anyone). Unlike the write routes they answer from MySQL/Redis, so what
+//! Read endpoints over the materialised views ([`crate::read`]): an order and a priced cart
+//! (owner or admin), a SKU's stock and its price (anyone). Unlike the write routes they answer from MySQL/Redis, so what
 //! they show trails the accepted events by the sinks' latency (milliseconds): a just-placed
 //! order may be 404 for a moment.
 
@@ -12,7 +12,7 @@ use super::path_id;
 use crate::app::Shared;
 use crate::auth::Principal;
 use crate::problem::Problem;
-use crate::read::views::{OrderView, PriceView, StockView};
+use crate::read::views::{CartView, OrderView, PriceView, StockView};
 use crate::read::{Found, ReadError};
 
 fn not_found(what: &str) -> Problem {
@@ -99,6 +99,31 @@ pub async fn get_price(
     match state.read.price(&sku).await {
         Found::Yes(p) => Ok(json_with_cache(&p, "no-cache")),
         Found::No => Err(not_found("price")),
+        Found::Unavailable(e) => Err(unavailable(&state, &e)),
+    }
+}
+
+/// A cart at current prices: lines, unpriced SKUs, totals. Only its owner and admins may look.
+#[utoipa::path(get, path = "/v1/carts/{cart_id}", tag = "customer",
+    params(("cart_id" = String, Path, description = "The cart id from the create-cart answer")),
+    responses((status = 200, description = "The cart as last priced", body = CartView),
+        crate::openapi::ReadErrors),
+    security(("bearer" = [])))]
+pub async fn get_cart(
+    State(state): State<Shared>,
+    principal: Option<Extension<Principal>>,
+    Path(cart_id): Path<String>,
+) -> Result<Response, Problem> {
+    let Some(Extension(p)) = principal else {
+        return Err(Problem::unauthorized("this route needs a bearer token"));
+    };
+    if !p.has_role(&state.config.admin_role) {
+        state.carts.check("path.cart_id", &cart_id, &p.user_id)?;
+    }
+    path_id("cart_id", &cart_id)?;
+    match state.read.cart(&cart_id).await {
+        Found::Yes(c) => Ok(json_with_cache(&c, "private, no-store")),
+        Found::No => Err(not_found("cart")),
         Found::Unavailable(e) => Err(unavailable(&state, &e)),
     }
 }

@@ -3,7 +3,7 @@
 
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
-use techpotli_schemas::types::pricing::PriceChanged;
+use techpotli_schemas::types::pricing::{CartPriced, PriceChanged};
 use techpotli_schemas::types::symbol;
 
 /// What one record does to one hash.
@@ -36,6 +36,11 @@ pub fn stock_key(prefix: &str, sku: &str) -> String {
 /// `price:{sku}`.
 pub fn price_key(prefix: &str, sku: &str) -> String {
     format!("{prefix}price:{sku}")
+}
+
+/// `cart:{id}`.
+pub fn cart_key(prefix: &str, cart_id: &str) -> String {
+    format!("{prefix}cart:{cart_id}")
 }
 
 /// `order:{id}`.
@@ -94,6 +99,37 @@ pub fn price(prefix: &str, p: &PriceChanged) -> Write {
             ),
             ("event_id", p.event_id.to_string()),
             ("event_time_ms", p.event_time.to_string()),
+        ]),
+        monotonic: None,
+    }
+}
+
+/// A cart at current prices; lines and unpriced SKUs as JSON arrays (read whole by the API).
+pub fn cart(prefix: &str, c: &CartPriced) -> Write {
+    let lines: Vec<_> = c
+        .lines
+        .iter()
+        .map(|l| {
+            serde_json::json!({"sku": l.sku, "quantity": l.quantity,
+                "list_unit_price_minor": l.list_unit_price_minor,
+                "unit_price_minor": l.unit_price_minor, "line_total_minor": l.line_total_minor})
+        })
+        .collect();
+    Write::Set {
+        key: cart_key(prefix, &c.cart_id),
+        fields: pairs(&[
+            ("cart_id", c.cart_id.clone()),
+            ("user_id", c.user_id.clone().unwrap_or_default()),
+            ("currency", c.currency.clone()),
+            ("lines", serde_json::Value::Array(lines).to_string()),
+            (
+                "unpriced_skus",
+                serde_json::to_string(&c.unpriced_skus).unwrap_or_else(|_| "[]".into()),
+            ),
+            ("subtotal_minor", c.subtotal_minor.to_string()),
+            ("discount_minor", c.discount_minor.to_string()),
+            ("total_minor", c.total_minor.to_string()),
+            ("event_time_ms", c.event_time.to_string()),
         ]),
         monotonic: None,
     }

@@ -11,7 +11,7 @@ use techpotli_runtime::sink::{Reject, Sink, SinkError, Tp, next_offsets};
 use techpotli_schemas::Codec;
 use techpotli_schemas::types::inventory::StockLevel;
 use techpotli_schemas::types::orders::{OrderPlaced, OrderStatusChanged};
-use techpotli_schemas::types::pricing::PriceChanged;
+use techpotli_schemas::types::pricing::{CartPriced, PriceChanged};
 
 use crate::Topics;
 use crate::fields::{self, Write};
@@ -113,6 +113,17 @@ impl RedisSink {
                 decode::<PriceChanged>(&self.codec, batch, i)
                     .await?
                     .map(|p| fields::price(&self.prefix, &p))
+            }
+        } else if *t == self.topics.carts {
+            if r.value.is_none() {
+                let id = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
+                Ok(Write::Delete {
+                    key: fields::cart_key(&self.prefix, &id),
+                })
+            } else {
+                decode::<CartPriced>(&self.codec, batch, i)
+                    .await?
+                    .map(|c| fields::cart(&self.prefix, &c))
             }
         } else {
             return Err(SinkError::Fatal(format!("no mapping for topic {t}")));

@@ -18,6 +18,7 @@ use techpotli_schemas::types::catalog::{
 use techpotli_schemas::types::pricing::PriceChanged;
 use techpotli_topics::names;
 
+use crate::cart_flow;
 use crate::rules::{self, Kind, Price, Product, Rule, Scope};
 
 /// Store: rule_id → [`Rule`], every rule, in every task.
@@ -40,7 +41,7 @@ pub struct Pricing;
 
 impl Pricing {
     /// The topics it consumes as streams (products are a table).
-    pub const INPUTS: [&'static str; 1] = [names::CATALOG_PRICE_RULES.0];
+    pub const INPUTS: [&'static str; 2] = [names::CATALOG_PRICE_RULES.0, names::CARTS_EVENTS.0];
 }
 
 /// A rule record as the pure rules see it, or why it is not a valid rule.
@@ -194,6 +195,7 @@ fn publish(
             store.delete(sku);
         }
     }
+    cart_flow::reprice_holders(ctx, sku, price.as_ref())?;
     let value = price.map(|p| PriceChanged {
         event_id: uuid::Uuid::now_v7(),
         event_time,
@@ -247,7 +249,9 @@ fn rule_broadcast(r: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessE
 
 impl Processor for Pricing {
     fn stores(&self) -> Vec<String> {
-        vec![RULES.into(), PRICES.into()]
+        [RULES, PRICES, cart_flow::CARTS, cart_flow::HOLDERS]
+            .map(String::from)
+            .to_vec()
     }
 
     fn tables(&self) -> Vec<TableSpec> {
@@ -255,11 +259,20 @@ impl Processor for Pricing {
     }
 
     fn repartitions(&self) -> Vec<String> {
-        vec![BROADCAST.into()]
+        [BROADCAST, cart_flow::CART_LINES, cart_flow::CART_PRICES]
+            .map(String::from)
+            .to_vec()
     }
 
     fn process(&mut self, r: InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
-        if r.meta.topic == ctx.repartition_topic(BROADCAST) {
+        let topic = r.meta.topic.as_str();
+        if topic == names::CARTS_EVENTS.0 {
+            cart_flow::cart_event(&r, ctx)
+        } else if topic == ctx.repartition_topic(cart_flow::CART_LINES) {
+            cart_flow::cart_line(&r, ctx)
+        } else if topic == ctx.repartition_topic(cart_flow::CART_PRICES) {
+            cart_flow::cart_price(&r, ctx)
+        } else if topic == ctx.repartition_topic(BROADCAST) {
             rule_broadcast(&r, ctx)
         } else {
             rule_upserted(&r, ctx)

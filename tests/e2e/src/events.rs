@@ -1,5 +1,8 @@
 //! Builders of the pipeline's input events, with fresh UUIDv7 ids and the current time.
 
+use techpotli_schemas::types::carts::{
+    CartEvent, CartEventPayload, CartItemAdded, CartItemRemoved,
+};
 use techpotli_schemas::types::catalog::{
     PriceRuleKind, PriceRuleScope, PriceRuleUpserted, ProductUpserted,
 };
@@ -120,4 +123,32 @@ pub fn rule(
         priority,
         active: true,
     }
+}
+
+/// A change of cart `cart_id` owned by `user`.
+pub fn cart(cart_id: &str, user: &str, payload: CartEventPayload) -> CartEvent {
+    CartEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_time: now(),
+        cart_id: cart_id.to_owned(),
+        user_id: Some(user.to_owned()),
+        session_id: None,
+        payload,
+    }
+}
+
+/// `quantity` units of `sku` added to a cart.
+pub fn added(sku: &str, quantity: i32) -> CartEventPayload {
+    CartEventPayload::CartItemAdded(CartItemAdded {
+        sku: sku.to_owned(),
+        quantity,
+    })
+}
+
+/// `sku` removed from a cart (`None`: the whole line).
+pub fn removed(sku: &str, quantity: Option<i32>) -> CartEventPayload {
+    CartEventPayload::CartItemRemoved(CartItemRemoved {
+        sku: sku.to_owned(),
+        quantity,
+    })
 }

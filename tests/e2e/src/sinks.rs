@@ -73,7 +73,7 @@ impl Sinks {
         .expect("mysql sink");
         let (prefix, codec) = (redis_prefix.clone(), Codec::new(&stack.registry_url));
         let r = SinkRunner::spawn(
-            config(stack, redis_sink::APP, &rt_topics.all()),
+            config(stack, redis_sink::APP, &rt_topics.redis()),
             async move {
                 redis_sink::RedisSink::connect(
                     REDIS_URL,

@@ -72,6 +72,22 @@ fn an_order_placed_and_paid_through_the_api_is_confirmed_and_readable() {
         (&json!(10), &json!(10))
     );
 
+    // Her cart, priced by the pipeline at the sale price; only she (and admins) may read it.
+    let item = json!({"sku": "SKU-7", "quantity": 2});
+    let created = api.call(Method::POST, "/v1/carts", ASHA, Some(&item), &[]);
+    assert_eq!(created.0, 202, "{}", created.1);
+    let cart_id = created.1["cart_id"].as_str().expect("cart id").to_owned();
+    let cart_path = format!("/v1/carts/{cart_id}");
+    let cart = api.poll(&cart_path, ASHA, WAIT, |r| r.0 == 200);
+    assert_eq!(cart.1["total_minor"], 2 * 44_910, "{}", cart.1);
+    assert_eq!(
+        cart.1["lines"],
+        json!([{"sku": "SKU-7", "quantity": 2, "list_unit_price_minor": 49_900,
+                "unit_price_minor": 44_910, "line_total_minor": 2 * 44_910}])
+    );
+    assert_eq!(api.call(Method::GET, &cart_path, RAVI, None, &[]).0, 403);
+    assert_eq!(api.call(Method::GET, &cart_path, ADMIN, None, &[]).0, 200);
+
     // A tampered checkout: the client lowers the unit price. 409 with the server's quote;
     // nothing is placed.
     let mut order = json!({"currency": "INR",

@@ -4,20 +4,21 @@
 //! pricing instance changes no result and repeats no price.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::RngExt;
 use techpotli_e2e::events::{self, now, product, rule};
-use techpotli_e2e::{Stack, wait_until};
+use techpotli_e2e::{Stack, wait_until, wait_until_eq};
 use techpotli_pricing::rules::{self, Kind, Product, Rule, Scope};
 use techpotli_schemas::types::catalog::{PriceRuleKind as K, PriceRuleScope as S};
-use techpotli_schemas::types::pricing::PriceChanged;
+use techpotli_schemas::types::pricing::{CartPriced, PriceChanged};
 use techpotli_testkit::ChildProc;
 use techpotli_topics::names;
 
 const PRICES: &str = names::PRICING_PRICES.0;
 const PRODUCTS: &str = names::CATALOG_PRODUCTS.0;
 const RULES: &str = names::CATALOG_PRICE_RULES.0;
+const CARTS: &str = names::CARTS_EVENTS.0;
 
 /// (effective price, applied rules) per SKU; `None`: no price.
 type Want = BTreeMap<String, Option<(i64, Vec<String>)>>;
@@ -51,18 +52,7 @@ fn p(amount: i64, rules: &[&str]) -> (i64, Vec<String>) {
 }
 
 fn wait_for(stack: &Stack, what: &str, want: &Want) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = effective(stack);
-        if got == *want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: want {want:?}, got {got:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until_eq(what, Duration::from_secs(60), want, || effective(stack));
 }
 
 #[test]
@@ -178,6 +168,97 @@ fn prices_follow_products_rules_and_rule_windows() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     wait_for(&stack, "edits applied", &edited);
+    pricing.stop().expect("pricing stops cleanly");
+}
+
+/// (total, [(sku, quantity, unit price)], unpriced) of the latest `pricing.carts` record per cart.
+type CartSummary = BTreeMap<String, (i64, Vec<(String, i32, i64)>, Vec<String>)>;
+
+fn carts(stack: &Stack) -> CartSummary {
+    let mut out = BTreeMap::new();
+    for r in stack.read::<CartPriced>(names::PRICING_CARTS.0) {
+        let lines = r
+            .value
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity, l.unit_price_minor))
+            .collect();
+        out.insert(r.key, (r.value.total_minor, lines, r.value.unpriced_skus));
+    }
+    out
+}
+
+fn wait_for_carts(stack: &Stack, what: &str, want: &CartSummary) {
+    wait_until_eq(what, Duration::from_secs(60), want, || carts(stack));
+}
+
+fn line(sku: &str, quantity: i32, unit: i64) -> (String, i32, i64) {
+    (sku.to_owned(), quantity, unit)
+}
+
+#[test]
+fn carts_are_priced_at_current_prices_and_repriced_when_a_price_changes() {
+    let stack = Stack::start();
+    let pricing = stack.spawn_pricing("p0");
+    stack.send(PRODUCTS, "A", &product("A", "bags", 1_000, true));
+    stack.send(PRODUCTS, "B", &product("B", "shoes", 2_000, true));
+    stack.flush();
+    wait_until("products priced", Duration::from_secs(30), || {
+        prices(&stack).0.len() == 2
+    });
+    let send = |cart: &str, p| stack.send(CARTS, cart, &events::cart(cart, "asha", p));
+    send("c1", events::added("A", 2));
+    send("c1", events::added("B", 1));
+    send("c1", events::added("NOPE", 1));
+    send("c2", events::added("A", 1));
+    stack.flush();
+    let mut want: CartSummary = BTreeMap::new();
+    want.insert(
+        "c1".into(),
+        (
+            4_000,
+            vec![line("A", 2, 1_000), line("B", 1, 2_000)],
+            vec!["NOPE".into()],
+        ),
+    );
+    want.insert("c2".into(), (1_000, vec![line("A", 1, 1_000)], vec![]));
+    wait_for_carts(&stack, "carts priced", &want);
+
+    // A sale on bags re-prices both open carts holding A, and only A.
+    stack.send(
+        RULES,
+        "bags-10",
+        &rule(
+            "bags-10",
+            K::PercentOff,
+            1_000,
+            S::Category,
+            Some("bags"),
+            0,
+        ),
+    );
+    stack.flush();
+    want.insert(
+        "c1".into(),
+        (
+            3_800,
+            vec![line("A", 2, 900), line("B", 1, 2_000)],
+            vec!["NOPE".into()],
+        ),
+    );
+    want.insert("c2".into(), (900, vec![line("A", 1, 900)], vec![]));
+    wait_for_carts(&stack, "carts re-priced by the sale", &want);
+
+    // Removing lines and delisting a SKU.
+    send("c1", events::removed("A", Some(1)));
+    send("c1", events::removed("NOPE", None));
+    stack.send_tombstone(PRODUCTS, "B");
+    stack.flush();
+    want.insert(
+        "c1".into(),
+        (900, vec![line("A", 1, 900)], vec!["B".into()]),
+    );
+    wait_for_carts(&stack, "lines removed, B delisted", &want);
     pricing.stop().expect("pricing stops cleanly");
 }
 

@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let topics = Topics::default();
-    let names = topics.all();
+    let names = topics.redis();
     let own = [
         Setting {
             env: "REDIS_URL",

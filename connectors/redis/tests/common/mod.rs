@@ -36,7 +36,7 @@ impl Deref for Env {
 impl Env {
     pub fn start() -> Self {
         let topics = Topics::default();
-        let kit = SinkEnv::start(&topics.all(), PARTITIONS);
+        let kit = SinkEnv::start(&topics.redis(), PARTITIONS);
         let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         let redis = kit.rt.block_on(async {
             redis::Client::open("redis://127.0.0.1:6379")
