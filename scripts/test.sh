@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (.ci/run execs this):
-#   services -> python env -> fmt -> clippy -> build -> Rust tests -> librdkafka's suite ->
+#   services -> python env -> fmt -> clippy -> build -> Rust tests -> Arroyo UDFs ->
+#   librdkafka's suite ->
 #   Python conformance -> the same suites on Apache Kafka (scripts/apache-kafka-suite.sh:
 #   protocol tests, differential tests, end to end, 3-node cluster faults, librdkafka's suite)
 #   -> registry interop again with the newest confluent-kafka.
@@ -71,6 +72,15 @@ else
     step "cargo test --workspace (cargo-nextest not found)"
     cargo test --workspace --no-fail-fast
 fi
+
+# The pricing functions as Arroyo UDFs: a crate of its own (arroyo-udf-plugin pins arrow 51;
+# edition 2021) with its own lock file and build cache. `cargo test` builds one cdylib per UDF
+# and calls each library's entry point as the Arroyo host does.
+udf_target="$(dirname "$CARGO_TARGET_DIR")/udf-target"
+step "Arroyo UDFs (udf/pricing): fmt, clippy, cdylibs + entry-point tests"
+cargo fmt --manifest-path udf/pricing/Cargo.toml --check
+CARGO_TARGET_DIR="$udf_target" cargo clippy --manifest-path udf/pricing/Cargo.toml --locked --all-targets -- -D warnings
+CARGO_TARGET_DIR="$udf_target" cargo test --manifest-path udf/pricing/Cargo.toml --locked
 
 step "librdkafka's own test suite vs the embedded broker (scripts/librdkafka-suite.sh; --full for the long list)"
 scripts/librdkafka-suite.sh

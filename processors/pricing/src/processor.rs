@@ -12,14 +12,13 @@ use techpotli_runtime::store::decode_value;
 use techpotli_runtime::{
     Context, FiredTimer, InputRecord, ProcessError, Processor, TableSpec, TableUpdate, json_state,
 };
-use techpotli_schemas::types::catalog::{
-    PriceRuleKind, PriceRuleScope, PriceRuleUpserted, ProductUpserted,
-};
+use techpotli_schemas::types::catalog::{PriceRuleUpserted, ProductUpserted};
 use techpotli_schemas::types::pricing::PriceChanged;
+use techpotli_schemas::types::symbol;
 use techpotli_topics::names;
 
 use crate::cart_flow;
-use crate::rules::{self, Kind, Price, Product, Rule, Scope};
+use crate::rules::{self, Price, Product, Rule, RuleParts};
 
 /// Store: rule_id → [`Rule`], every rule, in every task.
 pub const RULES: &str = "rules";
@@ -29,8 +28,6 @@ pub const PRICES: &str = "prices";
 pub const PRODUCTS: &str = "products";
 /// Repartition that carries each rule to every task.
 pub const BROADCAST: &str = "rule-broadcast";
-/// Most basis points a percent-off rule may take.
-const MAX_BPS: i32 = 10_000;
 
 json_state!(Rule, 1);
 json_state!(Price, 1);
@@ -46,53 +43,22 @@ impl Pricing {
 
 /// A rule record as the pure rules see it, or why it is not a valid rule.
 pub fn to_rule(r: &PriceRuleUpserted) -> Result<Rule, ProcessError> {
-    let bad = |m: String| {
-        Err(ProcessError::Invariant(format!(
-            "rule {:?}: {m}",
-            r.rule_id
-        )))
-    };
-    let kind = match (r.kind, r.percent_off_bps, r.amount_minor) {
-        (PriceRuleKind::PercentOff, Some(bps), None) if (1..=MAX_BPS).contains(&bps) => {
-            Kind::PercentOff(bps as u32)
-        }
-        (PriceRuleKind::AmountOff, None, Some(a)) if a >= 0 => Kind::AmountOff(a),
-        (PriceRuleKind::FixedPrice, None, Some(a)) if a >= 0 => Kind::FixedPrice(a),
-        (k, bps, amount) => {
-            return bad(format!(
-                "kind {k:?} with percent_off_bps {bps:?} and amount_minor {amount:?} (percent-off \
-                 needs 1..=10000 bps and no amount; amount-off and fixed-price an amount >= 0 \
-                 and no bps)"
-            ));
-        }
-    };
-    let currency_needed = !matches!(kind, Kind::PercentOff(_));
-    if currency_needed != r.currency.is_some() {
-        return bad("currency is set if and only if amount_minor is".into());
-    }
-    let scope = match (r.scope, r.scope_value.as_deref()) {
-        (PriceRuleScope::Sku, Some(v)) if !v.is_empty() => Scope::Sku(v.to_owned()),
-        (PriceRuleScope::Category, Some(v)) if !v.is_empty() => Scope::Category(v.to_owned()),
-        (PriceRuleScope::All, None) => Scope::All,
-        (s, v) => return bad(format!("scope {s:?} with scope_value {v:?}")),
-    };
-    if let (Some(from), Some(until)) = (r.valid_from, r.valid_until)
-        && from >= until
-    {
-        return bad(format!(
-            "valid_from {from} is not before valid_until {until}"
-        ));
-    }
-    Ok(Rule {
-        rule_id: r.rule_id.clone(),
-        kind,
-        currency: r.currency.clone(),
-        scope,
+    let (kind, scope) = (symbol(&r.kind), symbol(&r.scope));
+    RuleParts {
+        rule_id: &r.rule_id,
+        kind: &kind,
+        percent_off_bps: r.percent_off_bps.map(i64::from),
+        amount_minor: r.amount_minor,
+        currency: r.currency.as_deref(),
+        scope: &scope,
+        scope_value: r.scope_value.as_deref(),
         valid_from: r.valid_from,
         valid_until: r.valid_until,
         priority: r.priority,
         active: r.active,
-    })
+    }
+    .validate()
+    .map_err(|m| ProcessError::Invariant(format!("rule {:?}: {m}", r.rule_id)))
 }
 
 /// What pricing needs of a catalogue record; `None` for a SKU not for sale.

@@ -2,6 +2,7 @@ use techpotli_schemas::types::catalog::{PriceRuleKind, PriceRuleScope, PriceRule
 use uuid::Uuid;
 
 use super::*;
+use crate::rules::{Kind, Scope};
 
 fn record(kind: PriceRuleKind, bps: Option<i32>, amount: Option<i64>) -> PriceRuleUpserted {
     PriceRuleUpserted {

@@ -114,6 +114,77 @@ impl Rule {
     }
 }
 
+/// A rule as records carry it: kind and scope as their Avro symbols, amounts as sent. What
+/// [`RuleParts::validate`] turns into a [`Rule`] or refuses, for the processor and the UDFs
+/// alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleParts<'a> {
+    pub rule_id: &'a str,
+    /// `PERCENT_OFF`, `AMOUNT_OFF` or `FIXED_PRICE`.
+    pub kind: &'a str,
+    pub percent_off_bps: Option<i64>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<&'a str>,
+    /// `SKU`, `CATEGORY` or `ALL`.
+    pub scope: &'a str,
+    pub scope_value: Option<&'a str>,
+    pub valid_from: Option<i64>,
+    pub valid_until: Option<i64>,
+    pub priority: i32,
+    pub active: bool,
+}
+
+/// Most basis points a percent-off rule may take (100 %).
+pub const MAX_BPS: i64 = 10_000;
+
+impl RuleParts<'_> {
+    /// The rule, or why it is not one: percent-off needs 1..=10000 bps and no amount;
+    /// amount-off and fixed-price an amount >= 0, no bps, and a currency; SKU and CATEGORY a
+    /// non-empty scope value, ALL none; `valid_from < valid_until` when both are set.
+    pub fn validate(&self) -> Result<Rule, String> {
+        let kind = match (self.kind, self.percent_off_bps, self.amount_minor) {
+            ("PERCENT_OFF", Some(bps), None) if (1..=MAX_BPS).contains(&bps) => {
+                Kind::PercentOff(bps as u32)
+            }
+            ("AMOUNT_OFF", None, Some(a)) if a >= 0 => Kind::AmountOff(a),
+            ("FIXED_PRICE", None, Some(a)) if a >= 0 => Kind::FixedPrice(a),
+            (k, bps, amount) => {
+                return Err(format!(
+                    "kind {k} with percent_off_bps {bps:?} and amount_minor {amount:?} (percent-off \
+                     needs 1..=10000 bps and no amount; amount-off and fixed-price an amount >= 0 \
+                     and no bps)"
+                ));
+            }
+        };
+        if matches!(kind, Kind::PercentOff(_)) == self.currency.is_some() {
+            return Err("currency is set if and only if amount_minor is".into());
+        }
+        let scope = match (self.scope, self.scope_value) {
+            ("SKU", Some(v)) if !v.is_empty() => Scope::Sku(v.to_owned()),
+            ("CATEGORY", Some(v)) if !v.is_empty() => Scope::Category(v.to_owned()),
+            ("ALL", None) => Scope::All,
+            (s, v) => return Err(format!("scope {s} with scope_value {v:?}")),
+        };
+        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
+            && from >= until
+        {
+            return Err(format!(
+                "valid_from {from} is not before valid_until {until}"
+            ));
+        }
+        Ok(Rule {
+            rule_id: self.rule_id.to_owned(),
+            kind,
+            currency: self.currency.map(str::to_owned),
+            scope,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            priority: self.priority,
+            active: self.active,
+        })
+    }
+}
+
 /// `category` equals `path` or lies under it (`a/b` contains `a/b/c`, not `a/bc`).
 pub fn category_contains(path: &str, category: &str) -> bool {
     category == path
