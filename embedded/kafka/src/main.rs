@@ -90,11 +90,16 @@ async fn main() -> anyhow::Result<()> {
         ),
         ..BrokerConfig::default()
     };
+    // Handlers first: a supervisor that signals as soon as it reads the listening line must
+    // get a clean shutdown, not the default action (seen as exit -2 under load).
+    let (mut term, mut int) = (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+    );
     let handle = techpotli_kafka::start(config).await?;
     println!("techpotli-broker listening on {}", handle.addr());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     handle.shutdown().await;

@@ -43,11 +43,15 @@ async fn main() -> anyhow::Result<()> {
         bootstrap: args.kafka,
         topic: args.topic,
     };
+    // Handlers before the listening line: a supervisor may signal as soon as it reads it.
+    let (mut term, mut int) = (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+    );
     let handle = techpotli_registry::start(config).await?;
     println!("techpotli-registry listening on {}", handle.addr());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     handle.shutdown().await;
