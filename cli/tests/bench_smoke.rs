@@ -89,3 +89,17 @@ fn bench_orders_confirms_every_order_placed_through_the_api() {
         ],
     );
 }
+
+#[test]
+fn bench_pricing_reprices_every_sku_and_cart_and_prints_ratios() {
+    bench(
+        &["pricing", "--skus", "200", "--carts", "40", "--rounds", "1"],
+        &[
+            "runtime: pass-through + store",
+            "pricing: price changes",
+            "pricing: carts re-priced",
+            "price changes / runtime pass-through",
+            "carts re-priced / runtime pass-through",
+        ],
+    );
+}

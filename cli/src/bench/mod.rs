@@ -7,6 +7,7 @@ mod kafka_streams;
 mod latency;
 mod load;
 mod orders;
+mod pricing;
 mod runtime;
 
 pub use broker::BrokerBench;
@@ -29,6 +30,9 @@ pub enum BenchCommand {
     /// Orders at a fixed rate through the inventory and order-saga processors: throughput and
     /// placed → confirmed latency.
     Orders(orders::OrdersBench),
+    /// Price rule changes through the pricing processor: price changes/s and carts
+    /// re-priced/s against the runtime pass-through.
+    Pricing(pricing::PricingBench),
     /// The HTTP load generator the ingress and orders benchmarks run as a second process.
     #[command(hide = true)]
     Load(load::LoadArgs),
@@ -40,6 +44,7 @@ pub fn run(cmd: BenchCommand, bootstrap: &str) -> anyhow::Result<()> {
         BenchCommand::Ingress(b) => ingress::run(&b),
         BenchCommand::Runtime(b) => runtime::run(&b, bootstrap),
         BenchCommand::Orders(b) => orders::run(&b),
+        BenchCommand::Pricing(b) => pricing::run(&b),
         BenchCommand::Load(a) => load::run(&a),
     }
 }

@@ -50,9 +50,10 @@ pub struct RuntimeBench {
 }
 
 /// `processor` under the runtime over `input` until `expect` records (the input, plus any
-/// table records it consumes) are committed; the rate counts the input records.
-fn runtime_phase<P: Processor>(
-    b: &RuntimeBench,
+/// table records it consumes) are committed, at most `max_batch` per transaction; the rate
+/// counts the `shape.records` input records.
+pub(super) fn runtime_phase<P: Processor>(
+    (shape, max_batch): (&Shape, u64),
     bootstrap: &str,
     input: &str,
     name: &'static str,
@@ -65,7 +66,7 @@ fn runtime_phase<P: Processor>(
         std::process::id()
     );
     let mut cfg = RuntimeConfig::new(bootstrap, &app, "bench-0", &[input]);
-    cfg.max_batch = b.max_batch as usize;
+    cfg.max_batch = max_batch as usize;
     let bar = records_bar(name, expect);
     let started = Instant::now();
     let rt = Runtime::spawn(cfg, processor)?;
@@ -89,8 +90,8 @@ fn runtime_phase<P: Processor>(
     rt.stop()?;
     Ok(Measured {
         name,
-        records: b.records,
-        bytes: b.records * b.record_bytes,
+        records: shape.records,
+        bytes: shape.records * shape.record_bytes,
         elapsed,
     })
 }
@@ -204,7 +205,7 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
     let raw = copy_phase(&shape, &bootstrap, &input, &raw_out, false)?;
     let pass = PassThrough { output: rt_out };
     let runtime = runtime_phase(
-        b,
+        (&shape, b.max_batch),
         &bootstrap,
         &input,
         "runtime: exactly-once + store",
@@ -217,7 +218,7 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
         output: join_out,
     };
     let joined = runtime_phase(
-        b,
+        (&shape, b.max_batch),
         &bootstrap,
         &input,
         "runtime: stream-table join",
@@ -226,7 +227,7 @@ pub fn run(b: &RuntimeBench, external_bootstrap: &str) -> anyhow::Result<()> {
     )?;
     let counter = WindowedCount::new(&window_out, 1_000, 0).map_err(anyhow::Error::msg)?;
     let windowed = runtime_phase(
-        b,
+        (&shape, b.max_batch),
         &bootstrap,
         &input,
         "runtime: 1 s windowed count",
