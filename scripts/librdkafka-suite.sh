@@ -11,7 +11,10 @@
 # and why, are in docs/broker.md ("librdkafka's test suite").
 #
 # Environment: CARGO_TARGET_DIR (for techpotli-broker), TECHPOTLI_CACHE (default
-# /var/cache/techpotli), TEST_KAFKA_VERSION (the Kafka version the tests assume; 3.9.0).
+# /var/cache/techpotli), TEST_KAFKA_VERSION (the Kafka version the tests assume; 3.9.0),
+# LIBRDKAFKA_RETRY_ONCE (tests run a second time when they fail, a pass then counted and named
+# in the summary: for timing-sensitive tests against Apache Kafka on a loaded 2-core box; never
+# set for the embedded broker).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -141,15 +144,26 @@ cat >"$workdir/test.conf" <<EOF
 metadata.broker.list=$bootstrap
 test.timeout.multiplier=2
 EOF
-passed=0 failed=0 failures=""
+run_one() {
+    # The runner's cwd is the scratch dir: it writes reports there, not into the cargo registry.
+    (cd "$workdir" && RDKAFKA_TEST_CONF="$workdir/test.conf" TEST_KAFKA_VERSION=$(kafka_version_for "$1") \
+        TEST_MAX_REPLICATION_FACTOR=${TEST_MAX_REPLICATION_FACTOR:-1} \
+        TESTS=$1 timeout 600 "$runner" -p1 >"$workdir/$1.log" 2>&1)
+}
+passed=0 failed=0 failures="" retried=""
 for t in $tests; do
     started=$SECONDS
-    # The runner's cwd is the scratch dir: it writes reports there, not into the cargo registry.
-    if (cd "$workdir" && RDKAFKA_TEST_CONF="$workdir/test.conf" TEST_KAFKA_VERSION=$(kafka_version_for "$t") \
-        TEST_MAX_REPLICATION_FACTOR=${TEST_MAX_REPLICATION_FACTOR:-1} \
-        TESTS=$t timeout 600 "$runner" -p1 >"$workdir/$t.log" 2>&1); then
+    if run_one "$t"; then
         passed=$((passed + 1))
         printf '  PASS %s (%ds)\n' "$t" $((SECONDS - started))
+    elif printf '%s\n' ${LIBRDKAFKA_RETRY_ONCE:-} | grep -qx "$t" && {
+        printf '  FAIL %s (%ds), running it once more (LIBRDKAFKA_RETRY_ONCE):\n' "$t" $((SECONDS - started))
+        tail -n 5 "$workdir/$t.log" | sed 's/^/       /'
+        run_one "$t"
+    }; then
+        passed=$((passed + 1))
+        retried="$retried $t"
+        printf '  PASS %s on its second run (%ds)\n' "$t" $((SECONDS - started))
     else
         failed=$((failed + 1))
         failures="$failures $t"
@@ -158,5 +172,9 @@ for t in $tests; do
     fi
 done
 [ -z "$failures" ] || log "failed:$failures"
-echo "librdkafka: $passed passed, $failed failed"
+if [ -n "$retried" ]; then
+    echo "librdkafka: $passed passed ($(echo $retried | wc -w) on a second run:$retried), $failed failed"
+else
+    echo "librdkafka: $passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]
